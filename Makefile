@@ -1,0 +1,41 @@
+# interceptor: `make demo` runs the gateway on embedded defaults, `make test` runs lint, types and tests.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+SITE    = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+
+.PHONY: setup demo test lint typecheck pytest bench clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	@command -v psql >/dev/null && command -v pgbench >/dev/null || { \
+	  echo "installing the PostgreSQL client tools (psql, pgbench)"; \
+	  apt-get update -qq && apt-get install -y -qq postgresql-client >/dev/null; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -e '.[test]'
+	@# editable installs cannot drop a twistd plugin into twisted/plugins; a .pth points twistd at ours
+	echo "$(CURDIR)/interceptor/twistd" > "$(SITE)/interceptor-twistd-dev.pth"
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(VENV)/bin/interceptor demo
+
+lint: setup
+	$(VENV)/bin/ruff check interceptor protocols plugins tests bench
+	$(VENV)/bin/ruff format --check interceptor protocols plugins tests bench
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+pytest: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: setup
+	bench/postgres --python $(PY)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

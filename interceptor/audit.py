@@ -1,0 +1,109 @@
+"""Append-only, hash-chained JSONL files: the writer and the verifier.
+
+Each line is a JSON object with ``seq``, ``prev`` (the previous line's hash) and ``hash``, where
+``hash = sha256(prev + canonical JSON of the line without "hash")``. Changing, removing, reordering or inserting
+a line breaks the chain at that line, and :func:`verify` names it. The writer buffers lines and flushes (with
+fsync) on a timer and on :meth:`ChainWriter.flush`, so a command costs one ``json.dumps`` and one SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+GENESIS = "0" * 64
+
+
+def _digest(prev: str, record: dict[str, Any]) -> str:
+    body = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256((prev + body).encode()).hexdigest()
+
+
+class ChainWriter:
+    """Appends chained records to one file. Continues an existing chain after a restart."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.seq, self.prev = _tail(path)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._file = os.fdopen(fd, "a", encoding="utf-8", buffering=1 << 16)
+        self._dirty = False
+
+    def append(self, record: dict[str, Any]) -> str:
+        self.seq += 1
+        record = {"seq": self.seq, **record, "prev": self.prev}
+        record["hash"] = self.prev = _digest(self.prev, record)
+        self._file.write(json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n")
+        self._dirty = True
+        return self.prev
+
+    def flush(self, sync: bool = True) -> None:
+        if not self._dirty:
+            return
+        self._file.flush()
+        if sync:
+            os.fsync(self._file.fileno())
+        self._dirty = False
+
+    def close(self) -> None:
+        self.flush()
+        self._file.close()
+
+
+def _tail(path: Path) -> tuple[int, str]:
+    """The last line's seq and hash, read from the end of the file (not the whole file)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 65536))
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return 0, GENESIS
+    for raw in reversed(lines):
+        if raw.strip():
+            last = json.loads(raw)
+            return int(last["seq"]), str(last["hash"])
+    return 0, GENESIS
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+def records(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as f:
+        for raw in f:
+            if raw.strip():
+                yield json.loads(raw)
+
+
+def verify(path: Path) -> tuple[int, ChainProblem | None]:
+    """Check a whole chain. Returns (lines checked, the first problem or None)."""
+    prev, seq, n = GENESIS, 0, 0
+    with path.open(encoding="utf-8") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                record = json.loads(raw)
+                claimed = record.pop("hash")
+            except (ValueError, KeyError, AttributeError):
+                return n, ChainProblem(n, "not a chained JSON record")
+            if record.get("prev") != prev:
+                return n, ChainProblem(n, "does not follow the line before it (a line was removed or reordered)")
+            if record.get("seq") != seq + 1:
+                return n, ChainProblem(n, f"sequence number {record.get('seq')} where {seq + 1} was due")
+            if _digest(prev, record) != claimed:
+                return n, ChainProblem(n, "content does not match its hash (the line was changed)")
+            prev, seq = claimed, seq + 1
+    return n, None

@@ -1,0 +1,1 @@
+"""Helpers for plugin and policy authors."""

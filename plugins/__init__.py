@@ -1,0 +1,1 @@
+"""Built-in plugins, registered through the entry-point group ``interceptor``."""

@@ -1,0 +1,1 @@
+"""Wire protocols: one sub-package per protocol (codec + relay)."""

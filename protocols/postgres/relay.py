@@ -1,0 +1,342 @@
+"""The relay: once both legs are logged in, every frame passes through here in both directions.
+
+Client → upstream: frames are split by the codec; a Query, Parse or FunctionCall becomes a :class:`Command` and is
+checked by the pipeline; everything else is forwarded as the original bytes. A denied message is replaced by a
+statement that the server rejects at parse time (``interceptor_denied``), so the server's own transaction state
+and error skipping stay exactly as if the client had sent a bad statement; the server's error is then swapped
+for the gateway's on the way back. A held command (a Deferred verdict) stops the client's stream, in order, until
+it is decided; other sessions never wait.
+
+Upstream → client: frames are walked by their headers only. Rows are forwarded as the original bytes unless a
+plugin's rewriter, compiled once per result set, changes them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from interceptor.protocols.postgres import codec, tracker
+from interceptor.protocols.postgres.tracker import Tracker, TrackerError
+from interceptor.protocols.postgres.upstream import send_cancel
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from interceptor.model import Action, Column, Command, CommandKind, RowRewriter, Session, Verdict
+
+if TYPE_CHECKING:
+    from interceptor.protocols.postgres.client import ClientProtocol
+    from interceptor.protocols.postgres.upstream import UpstreamProtocol
+
+log = Logger(namespace="interceptor.postgres.relay")
+
+# frontend type bytes
+_Q, _P, _F, _B, _D, _E, _C, _S, _H, _X = (ord(c) for c in "QPFBDECSHX")
+_COPY_FROM_CLIENT = frozenset(map(ord, "dcf"))
+# backend type bytes
+_ROW, _ERROR, _READY, _ROWDESC = ord("D"), ord("E"), ord("Z"), ord("T")
+_ASYNC = frozenset(map(ord, "SNA"))
+_DONE_EXEC = frozenset(map(ord, "CIs"))
+_ANSWER = {ord("1"): tracker.PARSE, ord("2"): tracker.BIND, ord("3"): tracker.CLOSE}
+_PASS_THROUGH = frozenset(map(ord, "tGHWdcV"))  # ParameterDescription, copy, FunctionCallResponse
+
+DENIED_SQL = "interceptor_denied"
+_UNSET: Any = object()
+
+
+def error_frame(sqlstate: str, message: str, severity: str = "ERROR", detail: str | None = None) -> bytes:
+    return codec.ErrorResponse.build(sqlstate, message, severity=severity, detail=detail).encode()
+
+
+def deny_frame(verdict: Verdict) -> bytes:
+    detail = f"rule {verdict.rule}" if verdict.rule else None
+    if verdict.plugin:
+        detail = f"{detail} ({verdict.plugin})" if detail else f"plugin {verdict.plugin}"
+    return error_frame("42501", f"interceptor: {verdict.reason or 'denied by policy'}", detail=detail)
+
+
+def _cstr(body: bytes, start: int) -> tuple[str, int]:
+    end = body.index(b"\0", start)
+    return body[start:end].decode("utf-8", "replace"), end + 1
+
+
+class Relay:
+    """Both legs of one logged-in session."""
+
+    def __init__(self, gateway: Any, session: Session, client: ClientProtocol, upstream: UpstreamProtocol) -> None:
+        self.gateway = gateway
+        self.pipeline = gateway.pipeline
+        self.session = session
+        self.client = client
+        self.upstream = upstream
+        self.tracker = Tracker()
+        self.rewriter: RowRewriter | None = None
+        self._rewrites = self.pipeline.rewrites
+        self._seq = 0
+        self._holding = False
+        self._backlog: deque[tuple[bytes, list[tuple[int, int, int]], int]] = deque()
+        self.closed = False
+        self.last_activity = gateway.reactor.seconds()
+
+    # -- client → upstream -------------------------------------------------------------------------------------
+
+    def client_frames(self, buf: bytes, frames: list[tuple[int, int, int]]) -> None:
+        self.last_activity = self.gateway.reactor.seconds()
+        if not frames or self.closed:
+            return
+        if self._holding:
+            self._backlog.append((buf, frames, 0))
+            return
+        self._run(buf, frames, 0)
+
+    def _command(self, kind: CommandKind, text: str, detail: dict[str, Any]) -> Command:
+        self._seq += 1
+        return Command(self.session.id, self._seq, kind, text, "postgres", detail)
+
+    def _run(self, buf: bytes, frames: list[tuple[int, int, int]], i: int) -> None:
+        out: list[bytes] = []
+        track = self.tracker.push
+        run = frames[i][1]
+        n = len(frames)
+        try:
+            while i < n:
+                t, s, e = frames[i]
+                i += 1
+                if t == _B:
+                    portal, pos = _cstr(buf, s + 5)
+                    stmt, _ = _cstr(buf, pos)
+                    self.tracker.portals[portal] = stmt
+                    self.tracker.portal_columns.pop(portal, None)
+                    track(tracker.BIND)
+                elif t == _E:
+                    track(tracker.EXECUTE, None, _cstr(buf, s + 5)[0])
+                elif t == _S:
+                    track(tracker.SYNC)
+                elif t == _D:
+                    kind = buf[s + 5 : s + 6]
+                    track(tracker.DESCRIBE_S if kind == b"S" else tracker.DESCRIBE_P, None, _cstr(buf, s + 6)[0])
+                elif t == _C:
+                    track(tracker.CLOSE)
+                elif t == _H or t in _COPY_FROM_CLIENT:
+                    pass
+                elif t == _Q or t == _P or t == _F:
+                    command, kind, name = self._decode_command(t, buf[s + 5 : e])
+                    verdict = self.pipeline.check(self.session, command)
+                    if isinstance(verdict, Deferred):
+                        out.append(buf[run:s])
+                        self._write_upstream(out)
+                        self._hold(verdict, buf, frames, i, (t, s, e), command, kind, name)
+                        return
+                    if verdict.action is Action.ALLOW:
+                        track(kind, command, name)
+                        if t == _P:
+                            self.tracker.statements[name] = command
+                    else:
+                        out.append(buf[run:s])
+                        out.append(self._denied(t, name, kind, verdict, command))
+                        run = e
+                elif t == _X:
+                    out.append(buf[run:e])
+                    self._write_upstream(out)
+                    self.close("client closed", None)
+                    return
+                else:
+                    raise codec.ProtocolError(f"unexpected frontend message type {chr(t)!r}")
+        except (codec.ProtocolError, ValueError) as exc:
+            self.close("protocol error", error_frame("08P01", f"invalid message from client: {exc}", "FATAL"))
+            return
+        out.append(buf[run : frames[-1][2]])
+        self._write_upstream(out)
+
+    def _decode_command(self, t: int, body: bytes) -> tuple[Command, int, str]:
+        if t == _Q:
+            sql = codec.Query.decode(body).sql
+            return self._command(CommandKind.QUERY, sql, {}), tracker.QUERY, ""
+        if t == _P:
+            p = codec.Parse.decode(body)
+            return self._command(CommandKind.PREPARE, p.query, {"statement": p.name}), tracker.PARSE, p.name
+        call = codec.FunctionCall.decode(body)
+        return self._command(CommandKind.CALL, f"<function call oid={call.oid}>", {"oid": call.oid}), tracker.CALL, ""
+
+    def _denied(self, t: int, name: str, kind: int, verdict: Verdict, command: Command) -> bytes:
+        if t == _P:
+            self.tracker.push(tracker.PARSE, command, name, verdict)
+            self.tracker.statements.pop(name, None)
+            return codec.Parse(name, DENIED_SQL, ()).encode()
+        # a FunctionCall is answered like a Query (result, then ReadyForQuery), so a Query stands in for it
+        self.tracker.push(kind if t == _Q else tracker.CALL, command, name, verdict)
+        return codec.Query(DENIED_SQL).encode()
+
+    def _hold(
+        self,
+        d: Deferred[Verdict],
+        buf: bytes,
+        frames: list[tuple[int, int, int]],
+        i: int,
+        frame: tuple[int, int, int],
+        command: Command,
+        kind: int,
+        name: str,
+    ) -> None:
+        self._holding = True
+        self.client.pause("hold")
+
+        def decided(verdict: Verdict) -> None:
+            if self.closed:
+                return
+            t, s, e = frame
+            if verdict.action is Action.ALLOW:
+                self.tracker.push(kind, command, name)
+                if t == _P:
+                    self.tracker.statements[name] = command
+                self._write_upstream([buf[s:e]])
+            else:
+                self._write_upstream([self._denied(t, name, kind, verdict, command)])
+            self._holding = False
+            self.client.resume("hold")
+            if i < len(frames):
+                self._run(buf, frames, i)
+            while self._backlog and not self._holding and not self.closed:
+                b, f, j = self._backlog.popleft()
+                self._run(b, f, j)
+
+        d.addCallback(decided)
+        d.addErrback(lambda f: log.failure("held command failed", f) or self.close("internal error", None))
+
+    def _write_upstream(self, out: list[bytes]) -> None:
+        data = b"".join(out)
+        if data:
+            self.upstream.transport.write(data)
+
+    # -- upstream → client -------------------------------------------------------------------------------------
+
+    def upstream_frames(self, buf: bytes, frames: list[tuple[int, int, int]]) -> None:
+        if not frames or self.closed:
+            return
+        self.last_activity = self.gateway.reactor.seconds()
+        out: list[bytes] = []
+        run = frames[0][1]
+        rw = self.rewriter
+        tr = self.tracker
+        try:
+            for t, s, e in frames:
+                if t == _ROW:
+                    if rw is None:
+                        continue
+                    if rw is _UNSET:
+                        rw = self.rewriter = self._execute_rewriter()
+                        if rw is None:
+                            continue
+                    values = codec.data_row_values(buf[s + 5 : e])
+                    new = rw(values)
+                    if new is not None:
+                        out.append(buf[run:s])
+                        out.append(codec.encode_data_row(new))
+                        run = e
+                elif t in _ASYNC or t in _PASS_THROUGH:
+                    continue
+                elif t == _READY:
+                    tr.ready()
+                    rw = self.rewriter = None
+                elif t == _ERROR:
+                    answered = tr.error()
+                    rw = self.rewriter = None
+                    if answered is not None and answered.denied is not None:
+                        out.append(buf[run:s])
+                        out.append(deny_frame(answered.denied))
+                        run = e
+                elif t == _ROWDESC:
+                    rw = self.rewriter = self._describe(buf[s + 5 : e])
+                elif t in _DONE_EXEC:
+                    head = tr.head
+                    if head is not None and head.kind == tracker.EXECUTE:
+                        tr.queue.popleft()
+                    rw = self.rewriter = None
+                elif t == ord("n"):
+                    tr.pop(tracker.DESCRIBE_S, tracker.DESCRIBE_P)
+                elif t in _ANSWER:
+                    tr.pop(_ANSWER[t])
+                else:
+                    raise codec.ProtocolError(f"unexpected backend message type {chr(t)!r}")
+                head = tr.head
+                if rw is None and head is not None and head.kind == tracker.EXECUTE and self._rewrites:
+                    rw = self.rewriter = _UNSET
+        except (codec.ProtocolError, TrackerError) as exc:
+            log.error("session {session}: upstream stream out of step: {why}", session=self.session.id, why=str(exc))
+            self.close("upstream protocol error", error_frame("08P01", "upstream protocol error", "FATAL"))
+            return
+        except Exception:
+            # a rewriter failed: withhold the rest rather than pass unmasked data
+            log.failure("session {session}: result rewriter failed", session=self.session.id)
+            self.close(
+                "rewriter failed", error_frame("XX000", "interceptor: result withheld (masking failed)", "FATAL")
+            )
+            return
+        out.append(buf[run : frames[-1][2]])
+        data = b"".join(out)
+        if data:
+            self.client.transport.write(data)
+
+    def _columns(self, body: bytes) -> tuple[Column, ...]:
+        fields = codec.RowDescription.decode(body).fields
+        return tuple(Column(f.name, i, str(f.type_oid), None, f.column, f.format == 1) for i, f in enumerate(fields))
+
+    def _describe(self, body: bytes) -> RowRewriter | None:
+        """A RowDescription: for a Query, compile its rewriter now; for a Describe, remember the columns."""
+        head = self.tracker.head
+        if head is None:
+            raise TrackerError("RowDescription with nothing outstanding")
+        if head.kind == tracker.QUERY:
+            if not self._rewrites or head.command is None:
+                return None
+            return self.pipeline.rewriter(self.session, head.command, self._columns(body))
+        if head.kind == tracker.DESCRIBE_S:
+            if self._rewrites:
+                self.tracker.statement_columns[head.name] = self._columns(body)
+        elif head.kind == tracker.DESCRIBE_P:
+            if self._rewrites:
+                self.tracker.portal_columns[head.name] = self._columns(body)
+        else:
+            raise TrackerError("RowDescription out of turn")
+        self.tracker.queue.popleft()
+        return None
+
+    def _execute_rewriter(self) -> RowRewriter | None:
+        head = self.tracker.head
+        if head is None or head.kind != tracker.EXECUTE:
+            return None
+        command = self.tracker.command_for_execute(head.name)
+        if command is None:
+            return None
+        return self.pipeline.rewriter(self.session, command, self.tracker.columns_for_execute(head.name))
+
+    def upstream_broken(self, why: str) -> None:
+        log.error("session {session}: bad frame from upstream: {why}", session=self.session.id, why=why)
+        self.close("upstream protocol error", error_frame("08P01", "upstream protocol error", "FATAL"))
+
+    def upstream_lost(self, reason: Failure) -> None:
+        self.close("upstream closed", error_frame("08006", "upstream connection closed", "FATAL"))
+
+    # -- both --------------------------------------------------------------------------------------------------
+
+    def close(self, reason: str, to_client: bytes | None) -> None:
+        """End the session once: tell the client why (if it should hear), drop both legs."""
+        if self.closed:
+            return
+        self.closed = True
+        if to_client is not None and self.client.transport is not None:
+            self.client.transport.write(to_client)
+        self.client.transport.loseConnection()
+        if self.upstream.transport is not None:
+            self.upstream.transport.loseConnection()
+        self.gateway.session_ended(self, reason)
+
+    def terminate(self, message: str) -> None:
+        """End the session from the gateway's side (shutdown, idle timeout), telling the client why."""
+        self.close(message, error_frame("57P01", f"terminating connection: {message}", "FATAL"))
+
+    def send_cancel(self, key: tuple[int, int]) -> None:
+        conn = self.gateway.config.connections.get(self.session.connection)
+        if conn is not None:
+            send_cancel(self.gateway.reactor, conn, key, self.gateway.config.timeouts.connect)

@@ -1,0 +1,84 @@
+"""Which client message each upstream response answers. Pure: no sockets, no Twisted.
+
+The extended protocol is pipelined: a client may send Parse, Bind, Describe, Execute and Sync for several
+statements before reading anything. To put a denial's error in the right place, and to know which command a
+result set belongs to, the relay pushes one :class:`Expect` per forwarded message that the server answers, and
+pops it when the server's answer to it is complete. After an error inside an extended-protocol batch the server
+skips everything until Sync; :meth:`Tracker.error` mirrors that.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from interceptor.model import Column, Command, Verdict
+
+QUERY, PARSE, BIND, DESCRIBE_S, DESCRIBE_P, EXECUTE, CLOSE, SYNC, CALL = range(9)
+#: kinds answered up to and including a ReadyForQuery
+_SYNC_POINTS = frozenset({QUERY, SYNC, CALL})
+
+
+class TrackerError(Exception):
+    """The upstream answered something the protocol does not allow here; the session cannot be trusted."""
+
+
+@dataclass(slots=True)
+class Expect:
+    kind: int
+    command: Command | None = None
+    name: str = ""
+    denied: Verdict | None = None
+
+
+@dataclass(slots=True)
+class Tracker:
+    queue: deque[Expect] = field(default_factory=deque)
+    #: prepared statement name -> the Parse command that made it (until closed or replaced)
+    statements: dict[str, Command] = field(default_factory=dict)
+    #: statement or portal name -> the columns the server described for it
+    statement_columns: dict[str, tuple[Column, ...]] = field(default_factory=dict)
+    portals: dict[str, str] = field(default_factory=dict)  # portal -> statement
+    portal_columns: dict[str, tuple[Column, ...]] = field(default_factory=dict)
+
+    def push(self, kind: int, command: Command | None = None, name: str = "", denied: Verdict | None = None) -> None:
+        self.queue.append(Expect(kind, command, name, denied))
+
+    @property
+    def head(self) -> Expect | None:
+        return self.queue[0] if self.queue else None
+
+    def pop(self, *kinds: int) -> Expect:
+        """Pop the head, which must be one of ``kinds``."""
+        if not self.queue or self.queue[0].kind not in kinds:
+            got = self.queue[0].kind if self.queue else None
+            raise TrackerError(f"upstream answered out of turn (expected one of {kinds}, head {got})")
+        return self.queue.popleft()
+
+    def ready(self) -> Expect:
+        """A ReadyForQuery: ends the current Query, FunctionCall or Sync."""
+        return self.pop(QUERY, SYNC, CALL)
+
+    def error(self) -> Expect | None:
+        """An ErrorResponse: returns the message it answers. Inside an extended batch the server now skips to Sync,
+        so the skipped messages are dropped too; a Query or FunctionCall still waits for its ReadyForQuery."""
+        head = self.head
+        if head is None:
+            return None
+        if head.kind in _SYNC_POINTS:
+            return head
+        self.queue.popleft()
+        while self.queue and self.queue[0].kind != SYNC:
+            self.queue.popleft()
+        return head
+
+    def command_for_execute(self, portal: str) -> Command | None:
+        stmt = self.portals.get(portal)
+        return self.statements.get(stmt) if stmt is not None else None
+
+    def columns_for_execute(self, portal: str) -> tuple[Column, ...]:
+        cols = self.portal_columns.get(portal)
+        if cols is None:
+            stmt = self.portals.get(portal)
+            cols = self.statement_columns.get(stmt, ()) if stmt is not None else ()
+        return cols

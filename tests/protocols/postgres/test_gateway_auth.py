@@ -1,0 +1,140 @@
+"""Login, routing and refusals: wrong tokens, unknown connections, TLS rules, a dead upstream."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import Upstream, free_port, make_gateway
+
+pytestmark = pytest.mark.postgres
+
+
+class CountingListener:
+    """A TCP port that only counts connections: stands in for an upstream that must never be contacted."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream):
+    """A gateway with the real upstream as ``app``, a counting listener as ``trap`` and a dead port as ``down``."""
+    trap = CountingListener()
+    conns = [
+        {"name": "app", "protocol": "postgres", "upstream": f"{upstream.host}:{upstream.port}",
+         "database": upstream.database, "username": upstream.role, "password": "${ICP_TEST_UPSTREAM_PASSWORD}"},
+        {"name": "trap", "protocol": "postgres", "upstream": f"127.0.0.1:{trap.port}", "username": "x",
+         "password": "${ICP_TEST_UPSTREAM_PASSWORD}", "tls": "disable"},
+        {"name": "down", "protocol": "postgres", "upstream": f"127.0.0.1:{free_port()}", "username": "x",
+         "password": "${ICP_TEST_UPSTREAM_PASSWORD}", "tls": "disable"},
+        {"name": "dba_only", "protocol": "postgres", "upstream": f"{upstream.host}:{upstream.port}",
+         "database": upstream.database, "username": upstream.role, "password": "${ICP_TEST_UPSTREAM_PASSWORD}",
+         "allow": ["group:dba"]},
+    ]  # fmt: skip
+    gw = make_gateway(tmp_path_factory.mktemp("guarded"), upstream, connections=conns)
+    gw.start()
+    yield gw, trap
+    gw.stop()
+    trap.close()
+
+
+def _sqlstate(exc: pytest.ExceptionInfo[psycopg.OperationalError]) -> str | None:
+    # psycopg keeps the server's SQLSTATE on connection errors only through the message; libpq exposes it
+    return getattr(exc.value, "sqlstate", None)
+
+
+@pytest.mark.parametrize("token", ["itk_wrong", ""])
+def test_bad_token_is_28P01_and_never_reaches_upstream(guarded, token: str) -> None:
+    gw, trap = guarded
+    with pytest.raises(psycopg.OperationalError) as exc:
+        psycopg.connect(gw.dsn("bot", "trap", token=token))
+    assert 'password authentication failed for user "bot"' in str(exc.value)
+    assert trap.accepted == 0
+
+
+def test_unknown_identity_looks_like_wrong_token(guarded) -> None:
+    gw, _ = guarded
+    with pytest.raises(psycopg.OperationalError, match='password authentication failed for user "mallory"'):
+        psycopg.connect(gw.dsn("bot", "app").replace("user='bot'", "user='mallory'"))
+
+
+def test_unknown_connection_is_3D000(guarded) -> None:
+    gw, _ = guarded
+    with pytest.raises(psycopg.OperationalError, match='connection "nope" does not exist'):
+        psycopg.connect(gw.dsn("bot", "nope"))
+
+
+def test_connection_allow_list(guarded) -> None:
+    gw, _ = guarded
+    with pytest.raises(psycopg.OperationalError, match="may not use connection"):
+        psycopg.connect(gw.dsn("bot", "dba_only"))
+    with psycopg.connect(gw.dsn("alice", "dba_only")) as c:
+        assert c.execute("select 1").fetchone() == (1,)
+
+
+def test_upstream_down_fails_fast_and_clearly(guarded) -> None:
+    gw, _ = guarded
+    started = time.monotonic()
+    with pytest.raises(psycopg.OperationalError, match="cannot reach the upstream of connection 'down'"):
+        psycopg.connect(gw.dsn("bot", "down"))
+    assert time.monotonic() - started < 3.5  # timeouts.connect is 3s
+
+
+def test_token_cache_makes_second_login_fast(guarded) -> None:
+    gw, _ = guarded
+    psycopg.connect(gw.dsn("alice", "app")).close()
+    started = time.monotonic()
+    for _ in range(5):
+        psycopg.connect(gw.dsn("alice", "app")).close()
+    assert (time.monotonic() - started) / 5 < 0.2
+
+
+def test_plaintext_login_refused_from_non_loopback(tmp_path: Path, upstream: Upstream) -> None:
+    """A gateway listening on a non-loopback address refuses plaintext token logins but accepts TLS ones."""
+    addr = _non_loopback_address()
+    if addr is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to test from")
+    gw = make_gateway(tmp_path, upstream)
+    gw.host = addr
+    gw.config_path.write_text(gw.config_path.read_text().replace(f"127.0.0.1:{gw.port}", f"{addr}:{gw.port}"))
+    gw.start()
+    try:
+        with pytest.raises(psycopg.OperationalError, match="TLS is required"):
+            psycopg.connect(gw.dsn())
+        with psycopg.connect(gw.dsn(sslmode="require")) as c:
+            assert c.execute("select 1").fetchone() == (1,)
+    finally:
+        gw.stop()
+
+
+def _non_loopback_address() -> str | None:
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True, text=True)
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if "inet" in parts:
+            return parts[parts.index("inet") + 1].split("/")[0]
+    return None
