@@ -63,7 +63,7 @@ _IDENTITY_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,63}")
 _CONNECTION_NAME = re.compile(r"[A-Za-z0-9_.-]{1,63}")
 _BCRYPT = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
 _PLUGIN = re.compile(r"[A-Za-z0-9_.-]{1,100}")
-_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:[A-Za-z_][A-Za-z0-9_]*)?")
 _TOP = (
     "listen", "data_dir", "admin", "state", "recordings", "audit_log", "tls", "client_tls", "limits", "timeouts",
     "identities", "connections", "policies", "plugins", "disabled_plugins", "plugin_config", "log",
@@ -246,7 +246,12 @@ def _build(doc: Document, base: Path, path: Path | None) -> Config:
         identities=_frozen(identities),
         connections=_frozen(connections),
         policies=policies,
-        plugins=doc.names(top.get("plugins"), "plugins", _MODULE, "a dotted module path such as mypkg.rules"),
+        plugins=doc.names(
+            top.get("plugins"),
+            "plugins",
+            _MODULE,
+            "a dotted module path such as mypkg.rules (or mypkg.rules:Plugin for a class)",
+        ),
         disabled_plugins=doc.names(top.get("disabled_plugins"), "disabled_plugins", _PLUGIN, "a plugin name"),
         plugin_config=doc.free_sections(top.get("plugin_config"), "plugin_config", None),
         log_level=choice_or(log, "log.level", LOG_LEVELS, "info"),

@@ -1,0 +1,37 @@
+"""Raw PostgreSQL wire helpers for tests that must send what no well-behaved client would."""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+
+def recv_all(s: socket.socket, limit: int = 65536) -> bytes:
+    s.settimeout(5)
+    data = b""
+    while len(data) < limit:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def error_fields(data: bytes) -> dict[str, str]:
+    assert data[:1] == b"E", data[:40]
+    (length,) = struct.unpack("!i", data[1:5])
+    fields = {}
+    for part in data[5 : 1 + length].split(b"\0"):
+        if part:
+            fields[chr(part[0])] = part[1:].decode()
+    return fields
+
+
+def startup(user: str, database: str) -> bytes:
+    body = struct.pack("!i", 196608) + f"user\0{user}\0database\0{database}\0\0".encode()
+    return struct.pack("!i", len(body) + 4) + body
+
+
+def password(token: str) -> bytes:
+    body = token.encode() + b"\0"
+    return b"p" + struct.pack("!i", len(body) + 4) + body
