@@ -86,6 +86,8 @@ def _load(args: argparse.Namespace) -> config_mod.Config:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from twisted.internet.task import Clock
+
     from interceptor.pipeline import Pipeline, PluginLoadError, load_plugins, new_plugin_manager
 
     path = config_mod.default_path(args.config)
@@ -93,7 +95,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         cfg = config_mod.load(path)
         pm = new_plugin_manager()
         load_plugins(pm, cfg.plugins, cfg.disabled_plugins)
-        Pipeline(pm).pm.hook.interceptor_configure(config=cfg, reactor=None)
+        Pipeline(pm).configure(cfg, Clock())  # plugins validate their settings; nothing is started
     except (config_mod.ConfigError, PluginLoadError) as e:
         print(f"{e}", file=sys.stderr)
         return 1

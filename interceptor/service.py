@@ -111,7 +111,8 @@ class Gateway(Service):
             elif self.reactor.seconds() >= deadline:
                 for relay in list(self.sessions.values()):
                     relay.terminate("the gateway is shutting down")
-                d.callback(None)
+                # give the reactor a moment to write each client its FATAL before the process ends
+                self.reactor.callLater(0.3, d.callback, None)
             else:
                 self.reactor.callLater(0.1, poll)
 

@@ -9,6 +9,7 @@ session closes. Check a log with ``interceptor audit verify``.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from twisted.internet.task import LoopingCall
@@ -25,16 +26,22 @@ log = Logger(namespace="interceptor.plugins.audit")
 class AuditPlugin:
     def __init__(self) -> None:
         self.writer: ChainWriter | None = None
+        self.path: Path | None = None
         self._timer: LoopingCall | None = None
 
     @hookimpl
     def interceptor_configure(self, config: Config, reactor: Any) -> None:
         settings = config.plugin_settings("audit")
-        interval = float(settings.get("flush_interval", 1.0))
-        if self.writer is None or self.writer.path != config.audit_log:
-            if self.writer is not None:
-                self.writer.close()
-            self.writer = ChainWriter(config.audit_log)
+        try:
+            interval = float(settings.get("flush_interval", 1.0))
+        except (TypeError, ValueError):
+            raise config.error("plugin_config.audit.flush_interval", "must be a number of seconds") from None
+        if interval <= 0:
+            raise config.error("plugin_config.audit.flush_interval", "must be above 0")
+        if self.path != config.audit_log and self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        self.path = config.audit_log  # opened at the first command, so `interceptor check` writes nothing
         if self._timer is None:
             self._timer = LoopingCall(self._flush)
             self._timer.clock = reactor
@@ -47,7 +54,9 @@ class AuditPlugin:
     @hookimpl
     def interceptor_command_decided(self, session: Session, command: Command, verdict: Verdict) -> None:
         if self.writer is None:
-            return
+            if self.path is None:
+                return
+            self.writer = ChainWriter(self.path)
         self.writer.append(
             {
                 "ts": round(time.time(), 6),
