@@ -1,10 +1,16 @@
 """Pure (sans-IO) codec for the PostgreSQL frontend/backend protocol, version 3.0: the public namespace.
 
 This module holds the framing layer (typed frames and the untyped startup packets) and the startup packets
-themselves, and re-exports everything from :mod:`.messages` (ProtocolError, the Frontend/Backend type-byte
-enums, the message classes, ``decode_frontend``/``decode_backend`` and the hot-path helpers), so callers
-only ever need ``from interceptor.protocols.postgres import codec``. The primitives live in ``messages``
-rather than here so that the two modules do not import each other.
+themselves, and re-exports the public names of the modules that hold the rest, so callers only ever need
+``from interceptor.protocols.postgres import codec``:
+
+- :mod:`.wire`: ProtocolError, the Frontend/Backend type-byte enums, the body cursor and encoders, the
+  hot-path helpers, and the message base classes;
+- :mod:`.frontend`: the client's messages and ``decode_frontend``;
+- :mod:`.backend_session`: the authentication exchange and the other session-level server messages;
+- :mod:`.backend`: the query-cycle server messages and ``decode_backend``.
+
+Those modules import only each other and the standard library, never this one.
 
 Decoding treats its input as hostile: the only exception any decode/parse function lets escape is
 :class:`ProtocolError`. Encoding treats its input as trusted and raises :class:`ValueError` for values that
@@ -17,12 +23,21 @@ import struct
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from .messages import *  # noqa: F403  (re-exported: see messages.__all__)
-from .messages import BodyReader, ProtocolError, encode_cstring
-from .messages import __all__ as _messages_all
+from .backend import *  # noqa: F403  (re-exported: see backend.__all__)
+from .backend import __all__ as _backend_all
+from .backend_session import *  # noqa: F403  (re-exported: see backend_session.__all__)
+from .backend_session import __all__ as _backend_session_all
+from .frontend import *  # noqa: F403  (re-exported: see frontend.__all__)
+from .frontend import __all__ as _frontend_all
+from .wire import *  # noqa: F403  (re-exported: see wire.__all__)
+from .wire import _HEADER, _I32, _U32, BodyReader, ProtocolError, encode_cstring
+from .wire import __all__ as _wire_all
 
 __all__ = [
-    *_messages_all,
+    *_wire_all,
+    *_frontend_all,
+    *_backend_session_all,
+    *_backend_all,
     "CANCEL_REQUEST_CODE",
     "GSSENC_REQUEST_CODE",
     "MAX_STARTUP_PACKET_LENGTH",
@@ -44,10 +59,6 @@ CANCEL_REQUEST_CODE = 80877102  # 1234 << 16 | 5678
 SSL_REQUEST_CODE = 80877103  # 1234 << 16 | 5679
 GSSENC_REQUEST_CODE = 80877104  # 1234 << 16 | 5680
 MAX_STARTUP_PACKET_LENGTH = 10000
-
-_HEADER = struct.Struct("!Bi")
-_I32 = struct.Struct("!i")
-_U32 = struct.Struct("!I")
 
 
 class FrameReader:

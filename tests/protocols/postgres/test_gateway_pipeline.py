@@ -86,7 +86,7 @@ def test_denied_statement_inside_transaction_aborts_it(gateway: GatewayProcess, 
 
 def test_plugin_exception_fails_closed(gateway: GatewayProcess, table: str) -> None:
     with gateway.connect() as c:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="failed .*RuntimeError.*fail closed"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"failed .*RuntimeError.*fail closed"):
             c.execute(f"delete from {table} /* explode_marker */")
         assert c.execute("select 1").fetchone() == (1,)
     assert _rows(gateway, table) == 2
