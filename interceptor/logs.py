@@ -63,6 +63,7 @@ class LineObserver:
 
 def start(level: str = "info", fmt: str = "json", stream: IO[str] | None = None) -> None:
     """Send Twisted's log events to ``stream`` (stderr by default) as structured lines at ``level`` and above."""
-    predicate = LogLevelFilterPredicate(defaultLogLevel=_LEVELS.get(level, LogLevel.info))
-    observer = FilteringLogObserver(LineObserver(stream or sys.stderr, fmt), [predicate])
+    predicate: Any = LogLevelFilterPredicate(defaultLogLevel=_LEVELS.get(level, LogLevel.info))
+    lines: Any = LineObserver(stream or sys.stderr, fmt)
+    observer: Any = FilteringLogObserver(lines, [predicate])
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)

@@ -24,6 +24,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from interceptor.model import Action, Column, Command, CommandKind, RowRewriter, Session, Verdict
+from interceptor.pipeline import Pipeline
 
 if TYPE_CHECKING:
     from interceptor.protocols.postgres.client import ClientProtocol
@@ -46,7 +47,8 @@ _UNSET: Any = object()
 
 
 def error_frame(sqlstate: str, message: str, severity: str = "ERROR", detail: str | None = None) -> bytes:
-    return codec.ErrorResponse.build(sqlstate, message, severity=severity, detail=detail).encode()
+    frame: bytes = codec.ErrorResponse.build(sqlstate, message, severity=severity, detail=detail).encode()
+    return frame
 
 
 def deny_frame(verdict: Verdict) -> bytes:
@@ -66,7 +68,7 @@ class Relay:
 
     def __init__(self, gateway: Any, session: Session, client: ClientProtocol, upstream: UpstreamProtocol) -> None:
         self.gateway = gateway
-        self.pipeline = gateway.pipeline
+        self.pipeline: Pipeline = gateway.pipeline
         self.session = session
         self.client = client
         self.upstream = upstream
@@ -114,8 +116,8 @@ class Relay:
                 elif t == _S:
                     track(tracker.SYNC)
                 elif t == _D:
-                    kind = buf[s + 5 : s + 6]
-                    track(tracker.DESCRIBE_S if kind == b"S" else tracker.DESCRIBE_P, None, _cstr(buf, s + 6)[0])
+                    which = buf[s + 5 : s + 6]
+                    track(tracker.DESCRIBE_S if which == b"S" else tracker.DESCRIBE_P, None, _cstr(buf, s + 6)[0])
                 elif t == _C:
                     track(tracker.CLOSE)
                 elif t == _H or t in _COPY_FROM_CLIENT:
@@ -160,13 +162,16 @@ class Relay:
         return self._command(CommandKind.CALL, f"<function call oid={call.oid}>", {"oid": call.oid}), tracker.CALL, ""
 
     def _denied(self, t: int, name: str, kind: int, verdict: Verdict, command: Command) -> bytes:
+        replacement: bytes
         if t == _P:
             self.tracker.push(tracker.PARSE, command, name, verdict)
             self.tracker.statements.pop(name, None)
-            return codec.Parse(name, DENIED_SQL, ()).encode()
-        # a FunctionCall is answered like a Query (result, then ReadyForQuery), so a Query stands in for it
-        self.tracker.push(kind if t == _Q else tracker.CALL, command, name, verdict)
-        return codec.Query(DENIED_SQL).encode()
+            replacement = codec.Parse(name, DENIED_SQL, ()).encode()
+        else:
+            # a FunctionCall is answered like a Query (result, then ReadyForQuery), so a Query stands in for it
+            self.tracker.push(kind if t == _Q else tracker.CALL, command, name, verdict)
+            replacement = codec.Query(DENIED_SQL).encode()
+        return replacement
 
     def _hold(
         self,
@@ -201,8 +206,12 @@ class Relay:
                 b, f, j = self._backlog.popleft()
                 self._run(b, f, j)
 
+        def failed(failure: Failure) -> None:
+            log.failure("session {session}: held command failed", failure, session=self.session.id)
+            self.close("internal error", error_frame("XX000", "interceptor: internal error", "FATAL"))
+
         d.addCallback(decided)
-        d.addErrback(lambda f: log.failure("held command failed", f) or self.close("internal error", None))
+        d.addErrback(failed)
 
     def _write_upstream(self, out: list[bytes]) -> None:
         data = b"".join(out)

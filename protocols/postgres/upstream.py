@@ -85,8 +85,8 @@ class UpstreamProtocol(Protocol):
         if sink is not None:
             try:
                 buf, frames = self.reader.feed(data)
-            except codec.ProtocolError as e:
-                sink.upstream_broken(str(e))
+            except codec.ProtocolError as err:
+                sink.upstream_broken(str(err))
                 return
             sink.upstream_frames(buf, frames)
             return
@@ -184,7 +184,8 @@ class UpstreamProtocol(Protocol):
 
 
 def _password_message(password: str) -> bytes:
-    return codec.frame(codec.Frontend.PASSWORD, password.encode() + b"\0")
+    message: bytes = codec.PasswordMessage.from_password(password).encode()
+    return message
 
 
 def _login_code(sqlstate: str) -> str:
@@ -256,7 +257,8 @@ class _CancelProtocol(Protocol):
             self.transport.loseConnection()
 
     def _packet(self) -> bytes:
-        return codec.CancelRequest(*self.key).encode()
+        packet: bytes = codec.CancelRequest(*self.key).encode()
+        return packet
 
     def dataReceived(self, data: bytes) -> None:
         if not self._tls_wait:

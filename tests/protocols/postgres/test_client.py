@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from interceptor.protocols.postgres import codec
+from interceptor.protocols.postgres.client import ClientFactory, ClientProtocol
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import succeed
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -12,8 +14,6 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from interceptor.config import loads
 from interceptor.identity import Authenticator, hash_token
 from interceptor.pipeline import Pipeline, new_plugin_manager
-from interceptor.protocols.postgres import codec
-from interceptor.protocols.postgres.client import ClientFactory, ClientProtocol
 from interceptor.service import Gateway
 
 TOKEN = "itk_unit-test-token"
@@ -103,7 +103,7 @@ def test_good_token_opens_exactly_one_upstream_connection() -> None:
 
 def test_login_timeout() -> None:
     gw, reactor = _gateway()
-    proto, transport = _connect(gw, "127.0.0.1")
+    _, transport = _connect(gw, "127.0.0.1")
     reactor.advance(gw.config.timeouts.auth + 0.1)
     (err,) = _messages(transport.value())
     assert err.sqlstate == "08006" and transport.disconnecting
