@@ -14,6 +14,7 @@ from typing import Protocol as TypingProtocol
 
 from interceptor.protocols.postgres import codec
 from interceptor.protocols.postgres.scram import MECHANISM, ScramClient, ScramError, md5_password
+from OpenSSL import SSL
 from twisted.internet.protocol import ClientFactory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -180,7 +181,13 @@ class UpstreamProtocol(Protocol):
             self.sink.upstream_lost(reason)
         elif not self._done:
             self._done = True
-            self.f.failed(UpstreamError("upstream closed the connection during login", "08006"))
+            name = self.f.conn.name
+            if reason.check(SSL.Error):
+                err = UpstreamError(f"TLS with the upstream of connection {name!r} failed (tls: {self.f.conn.tls})",
+                                    "08001", reason.getErrorMessage())  # fmt: skip
+            else:
+                err = UpstreamError(f"the upstream of connection {name!r} closed during login", "08006")
+            self.f.failed(err)
 
 
 def _password_message(password: str) -> bytes:

@@ -167,3 +167,19 @@ def test_demo_setup_only(tmp_path: Path) -> None:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert check.returncode == 0, check.stderr
+
+
+def test_idle_timeout_ends_quiet_sessions(tmp_path: Path, upstream: Upstream) -> None:
+    gw = make_gateway(tmp_path, upstream, extra={"timeouts": {"connect": "3s", "auth": "10s", "idle": "1s"}})
+    gw.start()
+    try:
+        with gw.connect() as busy, gw.connect("alice") as quiet:
+            for _ in range(8):  # 2 s of steady traffic keeps a session alive
+                busy.execute("select 1")
+                time.sleep(0.25)
+            with pytest.raises(psycopg.OperationalError):
+                quiet.execute("select 1")
+            assert busy.execute("select 2").fetchone() == (2,)
+        assert "idle timeout" in gw.log()
+    finally:
+        gw.stop()
