@@ -380,7 +380,8 @@ ERRORS = [
     ),
     (
         "plugins: [my-plugin]\n",
-        "interceptor.yaml:1: plugins[0]: must be a dotted module path such as mypkg.rules (or mypkg.rules:Plugin for a class) (got 'my-plugin')",
+        "interceptor.yaml:1: plugins[0]: must be a dotted module path such as mypkg.rules"
+        " (or mypkg.rules:Plugin for a class) (got 'my-plugin')",
     ),
     # cross-references
     (
