@@ -92,12 +92,14 @@ def records(path: Path) -> Iterator[dict[str, Any]]:
 def verify(path: Path) -> tuple[int, ChainProblem | None]:
     """Check a whole chain. Returns (lines checked, the first problem or None)."""
     prev, seq, n = GENESIS, 0, 0
-    with path.open(encoding="utf-8") as f:
+    with path.open("rb") as f:  # bytes: a line that is not UTF-8 is a bad line, not a crash
         for n, raw in enumerate(f, 1):
             try:
-                record = json.loads(raw)
+                record = json.loads(raw.decode("utf-8"))
+                if not isinstance(record, dict):
+                    raise ValueError("not a JSON object")
                 claimed = record.pop("hash")
-            except (ValueError, KeyError, AttributeError):
+            except (ValueError, KeyError):
                 return n, ChainProblem(n, "not a chained JSON record")
             if record.get("prev") != prev:
                 return n, ChainProblem(n, "does not follow the line before it (a line was removed or reordered)")

@@ -64,10 +64,10 @@ def load_plugins(
             obj: Any = importlib.import_module(module_name)
             if attr:
                 obj = getattr(obj, attr)
+            if not pm.has_plugin(path):
+                pm.register(_instantiate(obj), name=path)
         except Exception as e:
             raise PluginLoadError(f"plugin {path}: {e}") from e
-        if not pm.has_plugin(path):
-            pm.register(_instantiate(obj), name=path)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as e:
@@ -132,7 +132,7 @@ class Pipeline:
         """The combined verdict for ``command``: a Verdict at once when every plugin answered synchronously (the
         hot path), else a Deferred. Never raises and never errbacks: every failure is a DENY."""
         verdicts: list[Verdict] = []
-        pending: list[Deferred[Verdict]] = []
+        pending: list[Deferred[Verdict | None]] = []
         for plugin, func, argnames in self._impls["interceptor_check_command"]:
             kw = {"session": session, "command": command}
             try:
@@ -141,14 +141,10 @@ class Pipeline:
                 log.failure("plugin {plugin} failed checking a command", plugin=plugin)
                 verdicts.append(_plugin_failed(plugin, e))
                 continue
-            if result is None:
-                continue
             if isinstance(result, Deferred):
-                pending.append(result.addErrback(_failed_deferred, plugin))
-            elif isinstance(result, Verdict):
-                verdicts.append(result if result.plugin else _named(result, plugin))
-            else:
-                verdicts.append(Verdict.deny(f"plugin {plugin} returned {type(result).__name__}, not a Verdict"))
+                pending.append(result.addCallback(_answer, plugin).addErrback(_failed_deferred, plugin))
+            elif (verdict := _answer(result, plugin)) is not None:
+                verdicts.append(verdict)
         if not pending:
             return self._settle(session, command, _strictest(verdicts))
         d: Deferred[Any] = gatherResults(pending, consumeErrors=True)
@@ -221,6 +217,15 @@ def _strictest(verdicts: list[Verdict]) -> Verdict:
     if not verdicts:
         return ALLOW
     return max(verdicts, key=lambda v: v.action)
+
+
+def _answer(result: Any, plugin: str) -> Verdict | None:
+    """A deciding plugin's answer (given at once or by a Deferred) as a Verdict named after it, or None."""
+    if result is None:
+        return None
+    if isinstance(result, Verdict):
+        return result if result.plugin else _named(result, plugin)
+    return Verdict.deny(f"plugin {plugin} returned {type(result).__name__}, not a Verdict")
 
 
 def _named(v: Verdict, plugin: str) -> Verdict:

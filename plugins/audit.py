@@ -4,6 +4,9 @@ Each line ties the command to a verified identity: session, identity, kind, grou
 statement as the client sent it, and the verdict (action, reason, rule, plugin, approver). The log is flushed
 and fsynced every ``flush_interval`` seconds (``plugin_config.audit.flush_interval``, default 1) and when a
 session closes. Check a log with ``interceptor audit verify``.
+
+It fails closed: if the log cannot be opened (or its last line is not a chained record, so the chain cannot be
+continued) or a write fails, every command is denied until the problem is fixed and the config reloaded.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class AuditPlugin:
     def __init__(self) -> None:
         self.writer: ChainWriter | None = None
         self.path: Path | None = None
+        self.broken: str | None = None
         self._timer: LoopingCall | None = None
 
     @hookimpl
@@ -38,9 +42,10 @@ class AuditPlugin:
             raise config.error("plugin_config.audit.flush_interval", "must be a number of seconds") from None
         if interval <= 0:
             raise config.error("plugin_config.audit.flush_interval", "must be above 0")
-        if self.path != config.audit_log and self.writer is not None:
-            self.writer.close()
-            self.writer = None
+        if self.path != config.audit_log:
+            if self.writer is not None:
+                self.writer.close()
+            self.writer, self.broken = None, None
         self.path = config.audit_log  # opened at the first command, so `interceptor check` writes nothing
         if self._timer is None:
             self._timer = LoopingCall(self._flush)
@@ -48,15 +53,39 @@ class AuditPlugin:
             self._timer.start(interval, now=False)
 
     def _flush(self) -> None:
-        if self.writer is not None:
-            self.writer.flush()
+        if self.writer is not None and self.broken is None:
+            try:
+                self.writer.flush()
+            except OSError as e:
+                self._break(f"cannot write the audit log: {e.strerror}")
+
+    def _break(self, why: str) -> None:
+        self.broken = why
+        log.critical("audit log {path} unusable, denying every command: {why}", path=str(self.path), why=why)
+
+    @hookimpl
+    def interceptor_check_command(self) -> Verdict | None:
+        """Fail closed: while the audit log cannot be written, no command runs unaudited."""
+        if self.writer is None and self.broken is None and self.path is not None:
+            try:
+                self.writer = ChainWriter(self.path)
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                self._break(f"cannot continue the audit chain in {self.path}: {e}")
+        if self.broken is not None:
+            return Verdict.deny("the audit log cannot be written; commands are refused until it can", rule="audit")
+        return None
 
     @hookimpl
     def interceptor_command_decided(self, session: Session, command: Command, verdict: Verdict) -> None:
-        if self.writer is None:
-            if self.path is None:
-                return
-            self.writer = ChainWriter(self.path)
+        if self.writer is None or self.broken is not None:
+            return
+        try:
+            self._append(session, command, verdict)
+        except OSError as e:
+            self._break(f"cannot write the audit log: {e.strerror}")
+
+    def _append(self, session: Session, command: Command, verdict: Verdict) -> None:
+        assert self.writer is not None
         self.writer.append(
             {
                 "ts": round(time.time(), 6),
