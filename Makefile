@@ -2,7 +2,6 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-SITE    = $(shell $(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 
 .PHONY: setup demo test lint typecheck pytest bench clean
 
@@ -14,7 +13,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -e '.[test]'
 	@# editable installs cannot drop a twistd plugin into twisted/plugins; a .pth points twistd at ours
-	echo "$(CURDIR)/interceptor/twistd" > "$(SITE)/interceptor-twistd-dev.pth"
+	$(PY) -c 'import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()["purelib"], "interceptor-twistd-dev.pth").write_text("$(CURDIR)/interceptor/twistd\n")'
 	touch $@
 
 setup: $(VENV)/.installed
