@@ -136,7 +136,7 @@ def cmd_token_new(args: argparse.Namespace) -> int:
         return 0
     groups = ", ".join(args.group)
     print(f"token (shown once, give it to {args.name}): {token}")
-    print("add to identities: in the config:")
+    print("paste this under identities: in the config:")
     print(f'  - {{name: {args.name}, kind: {args.kind}, groups: [{groups}], token_hash: "{hashed}"}}')
     return 0
 
