@@ -40,6 +40,8 @@ class TestPolicy:
 
     @hookimpl
     def interceptor_result_rewriter(self, session: Any, command: Any, columns: Any) -> Any:
+        if any(c.name == "boom_col" for c in columns):
+            raise RuntimeError("masking bug")
         targets = [c.index for c in columns if c.name == "secret_col"]
         if not targets:
             return None

@@ -132,6 +132,13 @@ def test_rows_rewritten_simple_and_extended(gateway: GatewayProcess, table: str)
         assert c.execute(f"select id from {table} order by id").fetchall() == [(1,), (2,)]
 
 
+def test_failing_rewriter_withholds_the_result(gateway: GatewayProcess) -> None:
+    with gateway.connect() as c:
+        with pytest.raises(psycopg.errors.InternalError, match="result withheld"):
+            c.execute("select 'must not leak' as boom_col").fetchall()
+        assert c.closed or c.broken
+
+
 def test_every_command_is_audited_in_a_hash_chain(gateway: GatewayProcess) -> None:
     marker = f"audit_probe_{time.monotonic_ns()}"
     with gateway.connect("alice") as c:
