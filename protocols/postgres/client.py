@@ -319,6 +319,8 @@ class _Gate:
 
 
 class ClientFactory(Factory):
+    noisy = False  # no log line per connection
+
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
 

@@ -204,6 +204,8 @@ def _login_code(sqlstate: str) -> str:
 class UpstreamFactory(ClientFactory):
     """One upstream connection attempt. Fires ``on_ready`` or ``on_error`` exactly once."""
 
+    noisy = False  # no log line per connection
+
     protocol = UpstreamProtocol  # type: ignore[assignment]
 
     def __init__(
@@ -281,6 +283,8 @@ class _CancelProtocol(Protocol):
 
 
 class CancelFactory(ClientFactory):
+    noisy = False  # no log line per connection
+
     def __init__(self, conn: ConnectionConfig, key: tuple[int, int]) -> None:
         self.conn, self.key = conn, key
 
