@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from twisted.internet.defer import Deferred
 
     from interceptor.config import Config
-    from interceptor.model import Column, Command, Event, RowRewriter, Session, Verdict
+    from interceptor.model import Column, Command, Event, ResultObserver, RowRewriter, Session, Verdict
 
 PROJECT = "interceptor"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -96,7 +96,27 @@ def interceptor_result_rewriter(session: Session, command: Command, columns: Seq
 
 
 @hookspec
+def interceptor_result_observer(session: Session, command: Command, columns: Sequence[Column]) -> ResultObserver | None:
+    """Observing. Called **once per result set**, after ``interceptor_result_rewriter``. Return an object whose
+    ``row(values)`` gets every row exactly as the client receives it (after all rewriters) and whose
+    ``done(status, rows)`` is called once when the result ends. The recording plugin lives here. An exception in
+    the hook or in the observer is logged; traffic goes on (a plugin that must stop traffic when it cannot
+    observe, like the recorder, denies commands through ``interceptor_check_command`` instead).
+    """
+
+
+@hookspec
+def interceptor_message_rewriter(session: Session) -> Callable[[str], str] | None:
+    """Deciding. Called once when a session opens. Return a function that rewrites free text the upstream sends
+    outside result rows (error and notice messages, details and hints, notification payloads, parameter values),
+    or ``None``. Functions from several plugins are applied in turn. An exception ends the session (fail
+    closed): text that could not be masked never reaches the client.
+    """
+
+
+@hookspec
 def interceptor_event(event: Event) -> None:
-    """Observing. Called for notable events that are not commands: ``auth.ok``, ``auth.failed``,
-    ``upstream.error``, ``protocol.error``, ``session.cancel``, ``config.reloaded``... Never carries a secret.
+    """Observing. Called for notable events that are not commands: ``auth.failed``, ``auth.denied``,
+    ``upstream.error``, ``session.cancel``, ``config.reloaded``, ``command.error`` (an error the client received
+    for a command: ``data`` has ``command``, ``sqlstate`` and the masked ``message``)... Never carries a secret.
     All implementations are called; exceptions are logged and ignored."""

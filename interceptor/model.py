@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 class IdentityKind(enum.StrEnum):
@@ -138,6 +138,36 @@ class Column:
     table: str | None = None
     position: int = 0
     binary: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """What a command does, as the statement classifier (``interceptor.sql``) reads it.
+
+    ``effects`` uses the policy vocabulary (``select``, ``delete``, ``drop``, ``file_read``, ``unknown``...; see
+    ``interceptor.policy.EFFECTS``); a multi-statement command carries every effect of its parts. ``tables`` and
+    ``functions`` are lower-case names as written (schema-qualified when the statement qualifies them).
+    ``reason`` says why ``unknown`` is among the effects. ``detail`` holds protocol-specific facts (for a COPY:
+    its format and options).
+    """
+
+    effects: frozenset[str]
+    tables: frozenset[str] = frozenset()
+    functions: frozenset[str] = frozenset()
+    statements: int = 1
+    reason: str = ""
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ResultObserver(Protocol):
+    """Sees one result set as the client finally receives it (after every rewriter). Built once per result set by
+    ``interceptor_result_observer``; its methods are plain calls on the hot path, so keep them cheap."""
+
+    def row(self, values: Sequence[bytes | None]) -> None: ...
+
+    def done(self, status: str, rows: int) -> None:
+        """``status`` is the command tag (``SELECT 3``), or ``error`` / ``aborted`` when the result did not end
+        normally; ``rows`` counts every row the client received."""
 
 
 #: A row rewriter takes the row's values (``None`` is SQL NULL) and returns the new values, or ``None`` when the

@@ -19,7 +19,7 @@ from twisted.internet.defer import Deferred, gatherResults
 from twisted.logger import Logger
 
 from interceptor import hookspecs
-from interceptor.model import ALLOW, Action, Column, Command, Event, RowRewriter, Session, Verdict
+from interceptor.model import ALLOW, Action, Column, Command, Event, ResultObserver, RowRewriter, Session, Verdict
 
 log = Logger(namespace="interceptor.pipeline")
 
@@ -90,6 +90,8 @@ class Pipeline:
             "interceptor_check_command",
             "interceptor_command_decided",
             "interceptor_result_rewriter",
+            "interceptor_result_observer",
+            "interceptor_message_rewriter",
             "interceptor_event",
         ):
             impls = getattr(self.pm.hook, name).get_hookimpls()
@@ -181,6 +183,37 @@ class Pipeline:
         self._observe("interceptor_command_decided", session=session, command=command, verdict=verdict)
         return verdict
 
+    @property
+    def observes(self) -> bool:
+        return bool(self._impls["interceptor_result_observer"])
+
+    def observers(self, session: Session, command: Command, columns: Sequence[Column]) -> list[ResultObserver]:
+        """The result observers for this result set, each wrapped so that its failures never touch traffic."""
+        out: list[ResultObserver] = []
+        for plugin, func, argnames in self._impls["interceptor_result_observer"]:
+            kw = {"session": session, "command": command, "columns": columns}
+            try:
+                obs = func(*[kw[a] for a in argnames])
+            except Exception:
+                log.failure("plugin {plugin} failed in interceptor_result_observer", plugin=plugin)
+                continue
+            if obs is not None:
+                out.append(_SafeObserver(obs, plugin))
+        return out
+
+    def message_rewriter(self, session: Session) -> Callable[[str], str] | None:
+        """The composed rewriter for free text from the upstream, or None. Raises when a plugin fails: the relay
+        must then end the session rather than pass text it could not mask."""
+        found = []
+        for _plugin, func, argnames in self._impls["interceptor_message_rewriter"]:
+            kw = {"session": session}
+            f = func(*[kw[a] for a in argnames])
+            if f is not None:
+                found.append(f)
+        if not found:
+            return None
+        return found[0] if len(found) == 1 else _chain_text(found)
+
     def rewriter(self, session: Session, command: Command, columns: Sequence[Column]) -> RowRewriter | None:
         """One composed row rewriter for this result set, or None when no plugin rewrites it. Raises when a
         plugin fails: the relay must then withhold the result, never pass it unmasked."""
@@ -195,6 +228,39 @@ class Pipeline:
         if len(found) == 1:
             return found[0]
         return _chain(found)
+
+
+class _SafeObserver:
+    """Wraps a plugin's observer so that its failure is logged once and it is then left out."""
+
+    __slots__ = ("_inner", "_plugin")
+
+    def __init__(self, inner: ResultObserver | None, plugin: str) -> None:
+        self._inner, self._plugin = inner, plugin
+
+    def row(self, values: Sequence[bytes | None]) -> None:
+        if self._inner is not None:
+            try:
+                self._inner.row(values)
+            except Exception:
+                log.failure("result observer of {plugin} failed; it sees no more of this result", plugin=self._plugin)
+                self._inner = None
+
+    def done(self, status: str, rows: int) -> None:
+        if self._inner is not None:
+            try:
+                self._inner.done(status, rows)
+            except Exception:
+                log.failure("result observer of {plugin} failed", plugin=self._plugin)
+
+
+def _chain_text(functions: list[Callable[[str], str]]) -> Callable[[str], str]:
+    def rewrite(text: str) -> str:
+        for f in functions:
+            text = f(text)
+        return text
+
+    return rewrite
 
 
 def _chain(rewriters: list[RowRewriter]) -> RowRewriter:
