@@ -129,7 +129,8 @@ class Column:
     """One column of a result set, as far as the protocol can tell.
 
     ``table`` is the qualified table name when the relay could resolve it (else None); ``position`` is the
-    column's 1-based number in that table (0 when unknown).
+    column's 1-based number in that table (0 when unknown) and ``source`` its real name there (``name`` is the
+    output name, which an alias can change). ``type_name`` is the protocol's type (PostgreSQL: the type OID).
     """
 
     name: str
@@ -138,6 +139,7 @@ class Column:
     table: str | None = None
     position: int = 0
     binary: bool = False
+    source: str | None = None  # the real column name in ``table`` when resolved (``name`` may be an alias)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ import ipaddress
 from typing import TYPE_CHECKING, Any
 
 from interceptor.protocols.postgres import codec
+from interceptor.protocols.postgres.catalog import Catalog
 from interceptor.protocols.postgres.relay import Relay, error_frame
 from interceptor.protocols.postgres.upstream import UpstreamError, UpstreamFactory, UpstreamReady
 from twisted.internet.protocol import Factory, Protocol
@@ -49,8 +50,9 @@ def is_loopback(host: str) -> bool:
 class ClientProtocol(Protocol):
     transport: Any
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, catalog: Catalog | None = None) -> None:
         self.gateway = gateway
+        self.catalog = catalog
         self.state = STARTUP
         self.startup = codec.StartupReader()
         self.reader = codec.FrameReader(gateway.config.limits.max_message_size)
@@ -252,7 +254,13 @@ class ClientProtocol(Protocol):
         if self.state == CLOSED:
             ready.protocol.transport.loseConnection()
             return
-        relay = Relay(self.gateway, self.session, self, ready.protocol)
+        try:
+            relay = Relay(self.gateway, self.session, self, ready.protocol, self.catalog)
+        except Exception:
+            log.failure("session {session}: a plugin failed while the session opened", session=self.session.id)
+            ready.protocol.transport.loseConnection()
+            self.fail("XX000", "interceptor: a policy plugin failed; the session was refused")
+            return
         self.relay = relay
         ready.protocol.sink = relay
         ready.protocol.transport.registerProducer(_Gate(self, "backpressure"), True)
@@ -323,6 +331,7 @@ class ClientFactory(Factory):
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
+        self.catalog = Catalog(gateway.reactor, gateway.config.limits.max_message_size)
 
     def buildProtocol(self, addr: Any) -> ClientProtocol:
-        return ClientProtocol(self.gateway)
+        return ClientProtocol(self.gateway, self.catalog)

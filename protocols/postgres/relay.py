@@ -7,8 +7,7 @@ and error skipping stay exactly as if the client had sent a bad statement; the s
 for the gateway's on the way back. A held command (a Deferred verdict) stops the client's stream, in order, until
 it is decided; other sessions never wait.
 
-Upstream → client: frames are walked by their headers only. Rows are forwarded as the original bytes unless a
-plugin's rewriter, compiled once per result set, changes them.
+Upstream → client: see :mod:`downstream`.
 """
 
 from __future__ import annotations
@@ -17,13 +16,15 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from interceptor.protocols.postgres import codec, tracker
-from interceptor.protocols.postgres.tracker import Tracker, TrackerError
+from interceptor.protocols.postgres.catalog import Catalog
+from interceptor.protocols.postgres.downstream import Downstream
+from interceptor.protocols.postgres.tracker import Tracker
 from interceptor.protocols.postgres.upstream import send_cancel
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from interceptor.model import Action, Column, Command, CommandKind, RowRewriter, Session, Verdict
+from interceptor.model import Action, Command, CommandKind, Session, Verdict
 from interceptor.pipeline import Pipeline
 
 if TYPE_CHECKING:
@@ -35,15 +36,8 @@ log = Logger(namespace="interceptor.postgres.relay")
 # frontend type bytes
 _Q, _P, _F, _B, _D, _E, _C, _S, _H, _X = (ord(c) for c in "QPFBDECSHX")
 _COPY_FROM_CLIENT = frozenset(map(ord, "dcf"))
-# backend type bytes
-_ROW, _ERROR, _READY, _ROWDESC = ord("D"), ord("E"), ord("Z"), ord("T")
-_ASYNC = frozenset(map(ord, "SNA"))
-_DONE_EXEC = frozenset(map(ord, "CIs"))
-_ANSWER = {ord("1"): tracker.PARSE, ord("2"): tracker.BIND, ord("3"): tracker.CLOSE}
-_PASS_THROUGH = frozenset(map(ord, "tGHWdcV"))  # ParameterDescription, copy, FunctionCallResponse
 
 DENIED_SQL = "interceptor_denied"
-_UNSET: Any = object()
 
 
 def error_frame(sqlstate: str, message: str, severity: str = "ERROR", detail: str | None = None) -> bytes:
@@ -66,15 +60,24 @@ def _cstr(body: bytes, start: int) -> tuple[str, int]:
 class Relay:
     """Both legs of one logged-in session."""
 
-    def __init__(self, gateway: Any, session: Session, client: ClientProtocol, upstream: UpstreamProtocol) -> None:
+    def __init__(
+        self,
+        gateway: Any,
+        session: Session,
+        client: ClientProtocol,
+        upstream: UpstreamProtocol,
+        catalog: Catalog | None = None,
+    ) -> None:
         self.gateway = gateway
         self.pipeline: Pipeline = gateway.pipeline
         self.session = session
         self.client = client
         self.upstream = upstream
         self.tracker = Tracker()
-        self.rewriter: RowRewriter | None = None
-        self._rewrites = self.pipeline.rewrites
+        self.catalog = catalog
+        self._wants = self.pipeline.rewrites or self.pipeline.observes
+        # raises when a plugin fails: the client code then refuses the session (fail closed)
+        self.downstream = Downstream(self, self.pipeline.message_rewriter(session))
         self._seq = 0
         self._holding = False
         self._backlog: deque[tuple[bytes, list[tuple[int, int, int]], int]] = deque()
@@ -109,7 +112,9 @@ class Relay:
                     portal, pos = _cstr(buf, s + 5)
                     stmt, _ = _cstr(buf, pos)
                     self.tracker.portals[portal] = stmt
-                    self.tracker.portal_columns.pop(portal, None)
+                    if self._wants:
+                        self.tracker.portal_columns.pop(portal, None)
+                        self.tracker.portal_formats[portal] = codec.Bind.decode(buf[s + 5 : e]).result_formats
                     track(tracker.BIND)
                 elif t == _E:
                     track(tracker.EXECUTE, None, _cstr(buf, s + 5)[0])
@@ -218,107 +223,24 @@ class Relay:
         if data:
             self.upstream.transport.write(data)
 
-    # -- upstream → client -------------------------------------------------------------------------------------
+    # -- upstream → client (see downstream.py) ----------------------------------------------------------------
 
     def upstream_frames(self, buf: bytes, frames: list[tuple[int, int, int]]) -> None:
-        if not frames or self.closed:
+        if self.closed:
             return
         self.last_activity = self.gateway.reactor.seconds()
-        out: list[bytes] = []
-        run = frames[0][1]
-        rw = self.rewriter
-        tr = self.tracker
-        try:
-            for t, s, e in frames:
-                if t == _ROW:
-                    if rw is None:
-                        continue
-                    if rw is _UNSET:
-                        rw = self.rewriter = self._execute_rewriter()
-                        if rw is None:
-                            continue
-                    values = codec.data_row_values(buf[s + 5 : e])
-                    new = rw(values)
-                    if new is not None:
-                        out.append(buf[run:s])
-                        out.append(codec.encode_data_row(new))
-                        run = e
-                elif t in _ASYNC or t in _PASS_THROUGH:
-                    continue
-                elif t == _READY:
-                    tr.ready()
-                    rw = self.rewriter = None
-                elif t == _ERROR:
-                    answered = tr.error()
-                    rw = self.rewriter = None
-                    if answered is not None and answered.denied is not None:
-                        out.append(buf[run:s])
-                        out.append(deny_frame(answered.denied))
-                        run = e
-                elif t == _ROWDESC:
-                    rw = self.rewriter = self._describe(buf[s + 5 : e])
-                elif t in _DONE_EXEC:
-                    head = tr.head
-                    if head is not None and head.kind == tracker.EXECUTE:
-                        tr.queue.popleft()
-                    rw = self.rewriter = None
-                elif t == ord("n"):
-                    tr.pop(tracker.DESCRIBE_S, tracker.DESCRIBE_P)
-                elif t in _ANSWER:
-                    tr.pop(_ANSWER[t])
-                else:
-                    raise codec.ProtocolError(f"unexpected backend message type {chr(t)!r}")
-                head = tr.head
-                if rw is None and head is not None and head.kind == tracker.EXECUTE and self._rewrites:
-                    rw = self.rewriter = _UNSET
-        except (codec.ProtocolError, TrackerError) as exc:
-            log.error("session {session}: upstream stream out of step: {why}", session=self.session.id, why=str(exc))
-            self.close("upstream protocol error", error_frame("08P01", "upstream protocol error", "FATAL"))
-            return
-        except Exception:
-            # a rewriter failed: withhold the rest rather than pass unmasked data
-            log.failure("session {session}: result rewriter failed", session=self.session.id)
-            self.close(
-                "rewriter failed", error_frame("XX000", "interceptor: result withheld (masking failed)", "FATAL")
-            )
-            return
-        out.append(buf[run : frames[-1][2]])
-        data = b"".join(out)
-        if data:
-            self.client.transport.write(data)
+        self.downstream.frames(buf, frames)
 
-    def _columns(self, body: bytes) -> tuple[Column, ...]:
-        fields = codec.RowDescription.decode(body).fields
-        return tuple(Column(f.name, i, str(f.type_oid), None, f.column, f.format == 1) for i, f in enumerate(fields))
+    def deny_frame(self, verdict: Verdict) -> bytes:
+        return deny_frame(verdict)
 
-    def _describe(self, body: bytes) -> RowRewriter | None:
-        """A RowDescription: for a Query, compile its rewriter now; for a Describe, remember the columns."""
-        head = self.tracker.head
-        if head is None:
-            raise TrackerError("RowDescription with nothing outstanding")
-        if head.kind == tracker.QUERY:
-            if not self._rewrites or head.command is None:
-                return None
-            return self.pipeline.rewriter(self.session, head.command, self._columns(body))
-        if head.kind == tracker.DESCRIBE_S:
-            if self._rewrites:
-                self.tracker.statement_columns[head.name] = self._columns(body)
-        elif head.kind == tracker.DESCRIBE_P:
-            if self._rewrites:
-                self.tracker.portal_columns[head.name] = self._columns(body)
-        else:
-            raise TrackerError("RowDescription out of turn")
-        self.tracker.queue.popleft()
-        return None
+    def fail_upstream(self, why: str) -> None:
+        log.error("session {session}: upstream stream out of step: {why}", session=self.session.id, why=why)
+        self.close("upstream protocol error", error_frame("08P01", "upstream protocol error", "FATAL"))
 
-    def _execute_rewriter(self) -> RowRewriter | None:
-        head = self.tracker.head
-        if head is None or head.kind != tracker.EXECUTE:
-            return None
-        command = self.tracker.command_for_execute(head.name)
-        if command is None:
-            return None
-        return self.pipeline.rewriter(self.session, command, self.tracker.columns_for_execute(head.name))
+    def withhold(self) -> None:
+        """A result could not be rewritten: end the session rather than pass unmasked data."""
+        self.close("result withheld", error_frame("XX000", "interceptor: result withheld (masking failed)", "FATAL"))
 
     def upstream_broken(self, why: str) -> None:
         log.error("session {session}: bad frame from upstream: {why}", session=self.session.id, why=why)

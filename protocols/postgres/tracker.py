@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
-from interceptor.model import Column, Command, Verdict
+from interceptor.model import Command, Verdict
 
 QUERY, PARSE, BIND, DESCRIBE_S, DESCRIBE_P, EXECUTE, CLOSE, SYNC, CALL = range(9)
 #: kinds answered up to and including a ReadyForQuery
@@ -36,10 +37,11 @@ class Tracker:
     queue: deque[Expect] = field(default_factory=deque)
     #: prepared statement name -> the Parse command that made it (until closed or replaced)
     statements: dict[str, Command] = field(default_factory=dict)
-    #: statement or portal name -> the columns the server described for it
-    statement_columns: dict[str, tuple[Column, ...]] = field(default_factory=dict)
+    #: statement or portal name -> the RowDescription fields the server described for it
+    statement_columns: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     portals: dict[str, str] = field(default_factory=dict)  # portal -> statement
-    portal_columns: dict[str, tuple[Column, ...]] = field(default_factory=dict)
+    portal_columns: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    portal_formats: dict[str, tuple[int, ...]] = field(default_factory=dict)  # portal -> Bind's result formats
 
     def push(self, kind: int, command: Command | None = None, name: str = "", denied: Verdict | None = None) -> None:
         self.queue.append(Expect(kind, command, name, denied))
@@ -76,7 +78,7 @@ class Tracker:
         stmt = self.portals.get(portal)
         return self.statements.get(stmt) if stmt is not None else None
 
-    def columns_for_execute(self, portal: str) -> tuple[Column, ...]:
+    def columns_for_execute(self, portal: str) -> tuple[Any, ...]:
         cols = self.portal_columns.get(portal)
         if cols is None:
             stmt = self.portals.get(portal)
