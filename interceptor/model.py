@@ -7,6 +7,8 @@ see these types, so one plugin works unchanged for PostgreSQL, MySQL, SSH and HT
 from __future__ import annotations
 
 import enum
+import secrets
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -38,6 +40,11 @@ class Identity:
         if selector.startswith("kind:"):
             return selector[5:] == self.kind.value
         return selector == self.name
+
+
+def new_session_id() -> str:
+    """Time-ordered and random: ``18f3a2b4c5d-9f86d081``. Safe in file names; never taken from a client."""
+    return f"{int(time.time() * 1000):x}-{secrets.token_hex(4)}"
 
 
 @dataclass(frozen=True, slots=True)

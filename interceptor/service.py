@@ -22,7 +22,7 @@ from twisted.logger import Logger
 from interceptor import config as config_mod
 from interceptor.config import Config, ConfigError, ConnectionConfig
 from interceptor.identity import Authenticator
-from interceptor.model import Identity, Session
+from interceptor.model import Identity, Session, new_session_id
 from interceptor.pipeline import Pipeline, PluginLoadError, load_plugins, new_plugin_manager
 from interceptor.tls import ensure_certificate, server_options
 
@@ -38,11 +38,6 @@ class RelayLike(Protocol):
 
     def terminate(self, message: str) -> None: ...
     def send_cancel(self, key: tuple[int, int]) -> None: ...
-
-
-def new_session_id() -> str:
-    """Time-ordered and random: ``18f3a2b4c5d-9f86d081``. Safe in file names; never taken from a client."""
-    return f"{int(time.time() * 1000):x}-{secrets.token_hex(4)}"
 
 
 class Gateway(Service):

@@ -19,7 +19,17 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
-from interceptor.model import Column, Command, CommandKind, Identity, IdentityKind, RowRewriter, Session, Verdict
+from interceptor.model import (
+    Column,
+    Command,
+    CommandKind,
+    Identity,
+    IdentityKind,
+    RowRewriter,
+    Session,
+    Verdict,
+    new_session_id,
+)
 from interceptor.pipeline import Pipeline, new_plugin_manager
 
 
@@ -47,7 +57,7 @@ class PolicyHarness:
         policy: str | None = None,
     ) -> Session:
         who = Identity(identity, IdentityKind(kind), frozenset(groups))
-        return Session(f"test-{next(self._seq)}", who, connection, self.protocol, "127.0.0.1:1", time.time(), policy)
+        return Session(new_session_id(), who, connection, self.protocol, "127.0.0.1:1", time.time(), policy)
 
     def command(self, session: Session, text: str, kind: CommandKind = CommandKind.QUERY) -> Command:
         return Command(session.id, next(self._seq), kind, text, self.protocol)

@@ -14,13 +14,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from interceptor.protocols.postgres import codec
-from interceptor.protocols.postgres.upstream import UpstreamError, UpstreamFactory, UpstreamReady
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from interceptor.config import ConnectionConfig
+from interceptor.protocols.postgres import codec
+from interceptor.protocols.postgres.upstream import UpstreamError, UpstreamFactory, UpstreamReady
 
 log = Logger(namespace="interceptor.postgres.catalog")
 

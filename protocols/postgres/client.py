@@ -16,15 +16,15 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING, Any
 
-from interceptor.protocols.postgres import codec
-from interceptor.protocols.postgres.catalog import Catalog
-from interceptor.protocols.postgres.relay import Relay, error_frame
-from interceptor.protocols.postgres.upstream import UpstreamError, UpstreamFactory, UpstreamReady
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from interceptor.model import Identity
+from interceptor.protocols.postgres import codec
+from interceptor.protocols.postgres.catalog import Catalog
+from interceptor.protocols.postgres.relay import Relay, error_frame
+from interceptor.protocols.postgres.upstream import UpstreamError, UpstreamFactory, UpstreamReady
 
 if TYPE_CHECKING:
     from interceptor.service import Gateway

@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from interceptor.protocols.postgres import codec, tracker
-from interceptor.protocols.postgres.results import ResultStream, columns_from, copy_codec
-from interceptor.protocols.postgres.tracker import TrackerError
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from interceptor.model import Column, Command
+from interceptor.protocols.postgres import codec, tracker
+from interceptor.protocols.postgres.results import ResultStream, columns_from, copy_codec
+from interceptor.protocols.postgres.tracker import TrackerError
 
 if TYPE_CHECKING:
     from interceptor.protocols.postgres.relay import Relay

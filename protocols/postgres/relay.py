@@ -15,17 +15,17 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from interceptor.protocols.postgres import codec, tracker
-from interceptor.protocols.postgres.catalog import Catalog
-from interceptor.protocols.postgres.downstream import Downstream
-from interceptor.protocols.postgres.tracker import Tracker
-from interceptor.protocols.postgres.upstream import send_cancel
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from interceptor.model import Action, Command, CommandKind, Session, Verdict
 from interceptor.pipeline import Pipeline
+from interceptor.protocols.postgres import codec, tracker
+from interceptor.protocols.postgres.catalog import Catalog
+from interceptor.protocols.postgres.downstream import Downstream
+from interceptor.protocols.postgres.tracker import Tracker
+from interceptor.protocols.postgres.upstream import send_cancel
 
 if TYPE_CHECKING:
     from interceptor.protocols.postgres.client import ClientProtocol

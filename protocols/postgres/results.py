@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from interceptor.protocols.postgres import codec
-
 from interceptor.model import Column, Command, ResultObserver, RowRewriter
+from interceptor.protocols.postgres import codec
 
 #: parse one COPY data message into values / encode values back; None for the binary trailer
 CopyCodec = tuple[Callable[[bytes], list[bytes | None] | None], Callable[[Sequence[bytes | None]], bytes]]

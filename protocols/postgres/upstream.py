@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from typing import Protocol as TypingProtocol
 
-from interceptor.protocols.postgres import codec
-from interceptor.protocols.postgres.scram import MECHANISM, ScramClient, ScramError, md5_password
 from OpenSSL import SSL
 from twisted.internet.protocol import ClientFactory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from interceptor.config import ConnectionConfig
+from interceptor.protocols.postgres import codec
+from interceptor.protocols.postgres.scram import MECHANISM, ScramClient, ScramError, md5_password
 from interceptor.tls import upstream_options
 from interceptor.vault import VaultError
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from interceptor.plugins.audit import AuditPlugin
-
 from interceptor.audit import verify
 from interceptor.config import loads
 from interceptor.model import Action
+from interceptor.plugins.audit import AuditPlugin
 from interceptor.testing import PolicyHarness
 
 

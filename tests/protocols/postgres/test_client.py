@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from interceptor.protocols.postgres import codec
-from interceptor.protocols.postgres.client import ClientFactory, ClientProtocol
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import succeed
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -14,6 +12,8 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from interceptor.config import loads
 from interceptor.identity import Authenticator, hash_token
 from interceptor.pipeline import Pipeline, new_plugin_manager
+from interceptor.protocols.postgres import codec
+from interceptor.protocols.postgres.client import ClientFactory, ClientProtocol
 from interceptor.service import Gateway
 
 TOKEN = "itk_unit-test-token"

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from interceptor.protocols.postgres import codec
 from interceptor.protocols.postgres.codec import (
     AuthenticationCleartextPassword,

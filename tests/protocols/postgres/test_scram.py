@@ -10,6 +10,7 @@ import hmac
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from interceptor.protocols.postgres.scram import MECHANISM, ScramClient, ScramError, md5_password
 
 # RFC 7677, section 3

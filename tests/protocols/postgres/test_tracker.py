@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
+from interceptor.model import Column, Command, CommandKind, Verdict
 from interceptor.protocols.postgres.tracker import (
     BIND,
     CALL,
@@ -18,8 +20,6 @@ from interceptor.protocols.postgres.tracker import (
     Tracker,
     TrackerError,
 )
-
-from interceptor.model import Column, Command, CommandKind, Verdict
 
 KINDS = [QUERY, PARSE, BIND, DESCRIBE_S, DESCRIBE_P, EXECUTE, CLOSE, SYNC, CALL]
 

@@ -35,3 +35,15 @@ def startup(user: str, database: str) -> bytes:
 def password(token: str) -> bytes:
     body = token.encode() + b"\0"
     return b"p" + struct.pack("!i", len(body) + 4) + body
+
+
+def recv_until_ready(s: socket.socket, timeout: float = 10) -> bytes:
+    """Read until a ReadyForQuery arrives; returns everything read."""
+    s.settimeout(timeout)
+    data = b""
+    while b"Z\x00\x00\x00\x05" not in data:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
