@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,8 +89,14 @@ def records(path: Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(raw)
 
 
-def verify(path: Path) -> tuple[int, ChainProblem | None]:
-    """Check a whole chain. Returns (lines checked, the first problem or None)."""
+#: An extra per-line check for :func:`verify`: called with each line's number and record (without ``hash``) once
+#: its hash checks out; returns a message to report that line as the first problem, or None.
+LineCheck = Callable[[int, dict[str, Any]], str | None]
+
+
+def verify(path: Path, check: LineCheck | None = None) -> tuple[int, ChainProblem | None]:
+    """Check a whole chain. Returns (lines checked, the first problem or None). ``check`` adds a format's own
+    rules (the recording format uses it for its line types and its end line)."""
     prev, seq, n = GENESIS, 0, 0
     with path.open("rb") as f:  # bytes: a line that is not UTF-8 is a bad line, not a crash
         for n, raw in enumerate(f, 1):
@@ -107,5 +113,7 @@ def verify(path: Path) -> tuple[int, ChainProblem | None]:
                 return n, ChainProblem(n, f"sequence number {record.get('seq')} where {seq + 1} was due")
             if _digest(prev, record) != claimed:
                 return n, ChainProblem(n, "content does not match its hash (the line was changed)")
+            if check is not None and (message := check(n, record)) is not None:
+                return n, ChainProblem(n, message)
             prev, seq = claimed, seq + 1
     return n, None

@@ -1,0 +1,78 @@
+"""Built-in masking plugin: sensitive values are rewritten before the client sees them.
+
+Per result set (never per row) it compiles one rewriter from the connection's policy: ``mask.columns`` globs
+(``customers.card``, ``*.ssn``) matched against the table and real column name the relay resolved from the
+catalog, and by output name; ``mask.detect`` detectors (card numbers with Luhn, US SSNs, emails, IBANs with
+mod-97, phone numbers) scanning text values. Error, notice and notification text goes through the detectors too.
+Rows it leaves unchanged are forwarded as their original bytes. A value it cannot process is redacted, never
+passed (fail closed).
+
+The ``hash`` strategy is keyed: the key is read from ``plugin_config.masking.key_file``, or made once in
+``<data_dir>/masking.key`` (0600). Give every replica the same key file so hashes agree across the deployment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from interceptor.config import Config
+from interceptor.hookspecs import hookimpl
+from interceptor.model import Column, Command, RowRewriter, Session
+from interceptor.policy import MaskSpec, load_policies
+
+
+class MaskingPlugin:
+    def __init__(self) -> None:
+        self.specs: dict[str, MaskSpec] = {}
+        self._key_path: Path | None = None
+        self._key: bytes | None = None
+
+    @hookimpl
+    def interceptor_configure(self, config: Config, reactor: Any) -> None:
+        self.specs = {name: p.mask for name, p in load_policies(config).items() if p.mask.active}
+        key_file = config.plugin_settings("masking").get("key_file")
+        self._key_path = Path(str(key_file)) if key_file else config.data_dir / "masking.key"
+        if key_file and not self._key_path.is_file():
+            raise config.error("plugin_config.masking.key_file", f"{key_file} is not a readable file")
+        self._key = None  # read (or made) at first use, so `interceptor check` writes nothing
+
+    def key(self) -> bytes:
+        if self._key is None:
+            assert self._key_path is not None
+            path = self._key_path
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_hex(32))
+            self._key = bytes.fromhex(path.read_text().strip())
+        return self._key
+
+    def _spec(self, session: Session) -> MaskSpec | None:
+        return self.specs.get(session.policy) if session.policy else None
+
+    @hookimpl
+    def interceptor_result_rewriter(
+        self, session: Session, command: Command, columns: Sequence[Column]
+    ) -> RowRewriter | None:
+        spec = self._spec(session)
+        if spec is None:
+            return None
+        from interceptor.masking.engine import compile_rewriter
+
+        rewriter: RowRewriter | None = compile_rewriter(spec, columns, self.key())
+        return rewriter
+
+    @hookimpl
+    def interceptor_message_rewriter(self, session: Session) -> Callable[[str], str] | None:
+        spec = self._spec(session)
+        if spec is None or not spec.detect:
+            return None
+        from interceptor.masking.engine import mask_text
+
+        key = self.key()
+        return lambda text: mask_text(text, spec, key)  # type: ignore[no-any-return]
