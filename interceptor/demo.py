@@ -124,7 +124,20 @@ connections:
     tls: prefer
     policy: agents
 policies:
-  agents: {{unknown: deny}}
+  agents:
+    unknown: deny
+    allow_effects: [select, show, explain, set, transaction]
+    block:
+      - id: no-ddl
+        effect: [create, alter, drop, truncate, grant, revoke]
+        reason: "the demo agent may not change the schema"
+      - id: no-server-side-effects
+        effect: [program, file_read, file_write, admin]
+        reason: "no server files or programs"
+    mask:
+      columns: [customers.ssn]
+      detect: [credit_card, email]
+      strategy: partial
 log: {{level: info, format: text}}
 """
     )
@@ -132,7 +145,9 @@ log: {{level: info, format: text}}
     print(f"demo token (identity 'demo'): {token}\n")
     print("try it:")
     print(f"  PGPASSWORD={token} psql 'host=127.0.0.1 port={args.port} user=demo dbname=demo sslmode=require'")
-    print(f"  then: select * from customers;    (audit log: {demo / 'var' / 'audit.jsonl'})\n")
+    print("  then: select * from customers;       -- cards, SSNs and emails come back masked")
+    print("        drop table customers;          -- refused by the policy, the table stays")
+    print(f"  afterwards: interceptor sessions -c {config}   (and: replay ID, audit verify)\n")
     if args.setup_only:
         return 0
     from interceptor.cli import main
