@@ -19,9 +19,11 @@ from typing import Any
 GENESIS = "0" * 64
 
 
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _digest(prev: str, record: dict[str, Any]) -> str:
-    body = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256((prev + body).encode()).hexdigest()
+    return hashlib.sha256((prev + _canonical(record)).encode()).hexdigest()
 
 
 class ChainWriter:
@@ -36,10 +38,12 @@ class ChainWriter:
         self._dirty = False
 
     def append(self, record: dict[str, Any]) -> str:
+        """Serialised once: the canonical body is hashed, and the line is that body with ``hash`` added last
+        (the verifier removes ``hash`` and re-serialises canonically, which gives the same body back)."""
         self.seq += 1
-        record = {"seq": self.seq, **record, "prev": self.prev}
-        record["hash"] = self.prev = _digest(self.prev, record)
-        self._file.write(json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n")
+        body = _canonical({"seq": self.seq, **record, "prev": self.prev})
+        self.prev = hashlib.sha256((self.prev + body).encode()).hexdigest()
+        self._file.write(f'{body[:-1]},"hash":"{self.prev}"}}\n')
         self._dirty = True
         return self.prev
 
