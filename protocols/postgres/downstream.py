@@ -16,7 +16,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from interceptor.model import Column, Command
+from interceptor.model import Column, Command, CommandKind
 from interceptor.protocols.postgres import codec, tracker
 from interceptor.protocols.postgres.results import ResultStream, columns_from, copy_codec
 from interceptor.protocols.postgres.tracker import TrackerError
@@ -28,7 +28,8 @@ log = Logger(namespace="interceptor.postgres.downstream")
 
 _ROW, _ERROR, _READY, _ROWDESC, _NOTICE = (ord(c) for c in "DEZTN")
 _NOTIFY, _PARAM, _COPY_OUT, _COPY_DATA, _NO_DATA = (ord(c) for c in "ASHdn")
-_QUIET = frozenset(map(ord, "tGWcV"))  # ParameterDescription, CopyIn/Both, CopyDone, FunctionCallResponse
+_QUIET = frozenset(map(ord, "tGWc"))  # ParameterDescription, CopyIn/Both, CopyDone
+_CALL_RESULT = ord("V")
 _DONE = frozenset(map(ord, "CIs"))
 _ANSWER = {ord("1"): tracker.PARSE, ord("2"): tracker.BIND, ord("3"): tracker.CLOSE}
 _UNSET: Any = object()
@@ -102,6 +103,9 @@ class Downstream:
                     tr.pop(tracker.DESCRIBE_S, tracker.DESCRIBE_P)
                 elif t in _ANSWER:
                     tr.pop(_ANSWER[t])
+                elif t == _CALL_RESULT:
+                    if self.wants:
+                        new = self._call_result(buf[s + 5 : e])
                 elif t not in _QUIET:
                     raise codec.ProtocolError(f"unexpected backend message type {chr(t)!r}")
                 if new is not None:
@@ -210,11 +214,28 @@ class Downstream:
             table[head.name] = fields
         self.tracker.queue.popleft()
 
+    def _call_result(self, body: bytes) -> bytes | None:
+        """A FunctionCallResponse is a one-value result: it goes through the same rewriters and observers."""
+        head = self.tracker.head
+        stream = self._open(head.command if head is not None else None, (Column("", 0),))
+        if stream is None:
+            return None
+        value = codec.FunctionCallResponse.decode(body).value
+        row = stream.rewrite([value]) if stream.rewrite is not None else None
+        final = row[0] if row is not None else value
+        for o in stream.observers:
+            o.row([final])
+            o.done("function call", 1)
+        return codec.FunctionCallResponse(final).encode() if row is not None else None  # type: ignore[no-any-return]
+
     def _open_execute(self) -> ResultStream | None:
         head = self.tracker.head
         if head is None or head.kind != tracker.EXECUTE:
             return None
-        command = self.tracker.command_for_execute(head.name)
+        # a portal whose statement the tracker does not know still gets the rewriters (fail closed)
+        command = self.tracker.command_for_execute(head.name) or Command(
+            self.session.id, 0, CommandKind.PREPARE, "<unknown statement>", "postgres"
+        )
         fields = self.tracker.columns_for_execute(head.name)
         return self._open(command, self._named(fields, self.tracker.portal_formats.get(head.name, ())))
 

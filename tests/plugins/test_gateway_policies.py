@@ -32,9 +32,11 @@ POLICIES = yaml.safe_load((ROOT / "contrib" / "policies" / "readonly-agents.yaml
 def policy_gw(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream):
     base = {"protocol": "postgres", "upstream": f"{upstream.host}:{upstream.port}", "database": upstream.database,
             "username": upstream.role, "password": "${ICP_TEST_UPSTREAM_PASSWORD}"}  # fmt: skip
-    conns = [dict(base, name="ro", policy="readonly"), dict(base, name="rv", policy="reviewed")]
+    conns = [dict(base, name="ro", policy="readonly"), dict(base, name="rv", policy="reviewed"),
+             dict(base, name="open", policy="open_masked")]  # fmt: skip
+    policies = dict(POLICIES, open_masked={"unknown": "allow", "mask": {"detect": ["credit_card"]}})
     gw = make_gateway(tmp_path_factory.mktemp("policies"), upstream, connections=conns,
-                      extra={"policies": POLICIES, "plugin_config": {"approval": {"poll_interval": 0.1}}})  # fmt: skip
+                      extra={"policies": policies, "plugin_config": {"approval": {"poll_interval": 0.1}}})  # fmt: skip
     gw.start()
     with pg_admin(upstream.database) as admin:
         admin.execute(f"set role {upstream.role}")
@@ -101,6 +103,21 @@ def test_function_call_message_is_unknown_and_denied(policy_gw: GatewayProcess, 
         reply = wire.recv_until_ready(s)
     assert wire.error_fields(reply)["C"] == "42501"
     assert _victim_rows(upstream) == 5
+
+
+def test_function_call_result_is_masked(policy_gw: GatewayProcess) -> None:
+    """Where a policy allows FunctionCall messages, their results still go through the masker."""
+    with socket.create_connection(("127.0.0.1", policy_gw.port)) as s:
+        s.sendall(wire.startup("bot", "open"))
+        assert s.recv(9)[:1] == b"R"
+        s.sendall(wire.password(policy_gw.tokens["bot"]))
+        wire.recv_until_ready(s)
+        arg = CARDS[0].encode()
+        body = struct.pack("!Ihhi", 885, 0, 1, len(arg)) + arg + struct.pack("!h", 0)  # btrim(text)
+        s.sendall(b"F" + struct.pack("!i", len(body) + 4) + body)
+        reply = wire.recv_until_ready(s)
+    assert reply[:1] == b"V", reply[:40]
+    assert CARDS[0].encode() not in reply
 
 
 def test_parser_state_settings_refused(policy_gw: GatewayProcess) -> None:
