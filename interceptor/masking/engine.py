@@ -186,7 +186,7 @@ def compile_rewriter(
     whole = value_masker(spec.strategy, key)
     plans: list[tuple[int, _ValueFn, bytes | None]] = []
     for pos, col in enumerate(columns):
-        oid = int(col.type_name) if col.type_name.isdigit() else None
+        oid = int(col.type_name) if col.type_name.isascii() and col.type_name.isdigit() else None
         if spec.columns and column_rule_matches(spec.columns, col):
             plan = _rule_plan(oid, col.binary, whole, binary_decoders, encoding)
         elif masker is not None:
@@ -235,12 +235,13 @@ def _kind(oid: int | None, binary: bool, table: Mapping[int, str]) -> str:
 
 def _mask_json(text: str, masker: TextMasker) -> str:
     """JSON text with every string, key and number the detectors flag masked, still valid JSON (a masked number
-    becomes a string). Text that is not JSON is masked as plain text."""
+    becomes a string); ``text`` itself when nothing was found. Text that is not JSON is masked as plain text."""
     try:
         doc = json.loads(text)
     except ValueError:
         return masker(text)
-    return json.dumps(_mask_node(doc, masker), ensure_ascii=False)
+    masked = _mask_node(doc, masker)
+    return text if masked == doc else json.dumps(masked, ensure_ascii=False)
 
 
 def _mask_node(node: object, masker: TextMasker) -> object:
@@ -303,13 +304,15 @@ def _detect_plan(
         prefix = b"\x01" if binary and kind == "jsonb" else b""
 
         def text_value(value: bytes) -> bytes | None:
-            if not may_match(value):
+            # JSON may spell any character as \uXXXX: such text is always read as JSON
+            escaped = is_json and b"\\u" in value
+            if not escaped and not may_match(value):
                 return value
             if prefix and value[:1] != prefix:
                 raise ValueError("unknown jsonb version")
             text = value[len(prefix) :].decode(encoding)
             masked = masker(text)
-            if masked is text:
+            if masked is text and not escaped:
                 return value
             if not carries:
                 return None

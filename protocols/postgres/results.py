@@ -81,7 +81,7 @@ def copy_codec(command: Command, fmt: int) -> CopyCodec:
 
     if fmt == 1:
         reader = pgcopy.BinaryCopyReader()
-        return reader.parse, pgcopy.encode_binary_tuple
+        return reader.parse, reader.encode  # re-encoding the first row puts the stream's header back
     spec = classify_command(command).detail.get("copy")
     if not spec:
         return _unreadable, _unreadable

@@ -184,6 +184,20 @@ def test_masking_in_copy_out(policy_gw: GatewayProcess, fmt: str) -> None:
             out += chunk
     _no_secrets(bytes(out).decode("latin-1"))
     assert b"name 42" in out
+    if fmt == "binary":  # still a well-formed binary COPY stream after rewriting: header, 100 tuples, trailer
+        assert out.startswith(b"PGCOPY\n\xff\r\n\x00")
+        (ext,) = struct.unpack_from("!i", out, 15)
+        pos, rows = 19 + ext, 0
+        while True:
+            (count,) = struct.unpack_from("!h", out, pos)
+            pos += 2
+            if count == -1:
+                break
+            for _ in range(count):
+                (length,) = struct.unpack_from("!i", out, pos)
+                pos += 4 + max(length, 0)
+            rows += 1
+        assert rows == 100 and pos == len(out)
 
 
 def test_masking_in_error_and_notify(policy_gw: GatewayProcess) -> None:

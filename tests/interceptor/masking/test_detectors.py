@@ -162,6 +162,7 @@ def test_prefilter_and_kinds() -> None:
     assert d.may_match(b"a@b")
     assert compile_detector(frozenset({"email"})) is d
     assert not ALL.may_match(b"plain words, order 7")  # an IBAN needs 2 digits at least
+    assert ALL.find("2024-05-01 12:00") == []
     assert ALL.may_match(b"IBAN GB82")  # may_match is a cheap superset; find decides
     assert ALL.may_match("caf\u00e9".encode())
     assert compile_detector(frozenset({"credit_card"})).may_match(b"1234567890123")

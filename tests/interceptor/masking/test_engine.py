@@ -155,6 +155,11 @@ def test_text_json_stays_valid_json() -> None:
     assert json.loads(out[0]) == {"card": "[card]", "[email]": [1, "ssn [ssn]"]}
     assert rw(out) is None
     assert rw([b"not json 4111111111111111"]) == [b"not json [card]"]
+    # JSON escapes hide nothing: the text is read as JSON
+    assert rw([b'{"e": "alice\\u0040example.com", "c": "\\u0034111111111111111"}']) == [
+        b'{"e": "[email]", "c": "[card]"}'
+    ]
+    assert rw([b'{"plain": "\\u00e9t\\u00e9"}']) is None
 
 
 def test_binary_int8_holding_a_card_is_nulled() -> None:
