@@ -23,6 +23,7 @@ from interceptor.config import Config
 from interceptor.hookspecs import hookimpl
 from interceptor.model import Action, Classification, Command, CommandKind, Session, Verdict
 from interceptor.policy import Policy, load_policies
+from interceptor.sql import classify_command
 
 _OPAQUE_CALL = Classification(
     frozenset({"unknown"}), reason="a FunctionCall message runs a function by number; what it does cannot be read"
@@ -32,8 +33,6 @@ _OPAQUE_CALL = Classification(
 def classify(command: Command) -> Classification:
     if command.kind is CommandKind.CALL:
         return _OPAQUE_CALL
-    from interceptor.sql import classify_command
-
     return classify_command(command)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from interceptor.config import Config
 from interceptor.hookspecs import hookimpl
+from interceptor.masking.engine import compile_rewriter, mask_text
 from interceptor.model import Column, Command, RowRewriter, Session
 from interceptor.policy import MaskSpec, load_policies
 
@@ -30,10 +31,12 @@ class MaskingPlugin:
         self.specs: dict[str, MaskSpec] = {}
         self._key_path: Path | None = None
         self._key: bytes | None = None
+        self._compiled: dict[tuple[Any, ...], RowRewriter | None] = {}
 
     @hookimpl
     def interceptor_configure(self, config: Config, reactor: Any) -> None:
         self.specs = {name: p.mask for name, p in load_policies(config).items() if p.mask.active}
+        self._compiled.clear()
         key_file = config.plugin_settings("masking").get("key_file")
         self._key_path = Path(str(key_file)) if key_file else config.data_dir / "masking.key"
         if key_file and not self._key_path.is_file():
@@ -62,9 +65,16 @@ class MaskingPlugin:
         spec = self._spec(session)
         if spec is None:
             return None
-        from interceptor.masking.engine import compile_rewriter
-
+        # the same statement shape describes the same columns: compile once, reuse (the rewriter is stateless)
+        shape = (session.policy, tuple((c.name, c.type_name, c.table, c.source, c.binary) for c in columns))
+        try:
+            return self._compiled[shape]
+        except KeyError:
+            pass
         rewriter: RowRewriter | None = compile_rewriter(spec, columns, self.key())
+        if len(self._compiled) >= 4096:
+            self._compiled.clear()
+        self._compiled[shape] = rewriter
         return rewriter
 
     @hookimpl
@@ -72,7 +82,5 @@ class MaskingPlugin:
         spec = self._spec(session)
         if spec is None or not spec.detect:
             return None
-        from interceptor.masking.engine import mask_text
-
         key = self.key()
         return lambda text: mask_text(text, spec, key)  # type: ignore[no-any-return]
