@@ -118,7 +118,8 @@ class _Client:
 
     def _die(self, why: str) -> None:
         self.dead = True
-        log.warn("catalog connection to {connection} failed: {why}", connection=self.conn.name, why=why)
+        if self.queue:  # an idle catalog connection that closes (server restart, shutdown) is reopened on demand
+            log.warn("catalog connection to {connection} failed: {why}", connection=self.conn.name, why=why)
         while self.queue:
             self.queue.popleft()[1].errback(CatalogError(why))
 
