@@ -34,7 +34,9 @@ pytest: setup
 test: lint typecheck pytest
 
 bench: setup
-	bench/postgres --python $(PY)
+	@command -v pgbouncer >/dev/null || { echo "installing pgbouncer (the benchmark's peer)"; \
+	  apt-get update -qq && apt-get install -y -qq pgbouncer >/dev/null; }
+	$(PY) bench/postgres --python $(PY)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
