@@ -53,6 +53,7 @@ class Downstream:
         self.wants = self.pipeline.rewrites or self.pipeline.observes
         self.result: Any = None
         self._stalled: list[tuple[bytes, list[tuple[int, int, int]], int]] | None = None
+        self._columns: dict[tuple[Any, ...], tuple[float, tuple[Column, ...]]] = {}
 
     # -- the pump ----------------------------------------------------------------------------------------------
 
@@ -163,7 +164,20 @@ class Downstream:
         wait.addCallbacks(go_on, failed)
 
     def _named(self, fields: Sequence[Any], formats: Sequence[int] = ()) -> tuple[Column, ...]:
-        """Columns with table and real column names from the catalog; stalls the stream if it must look up."""
+        """Columns with table and real column names from the catalog; stalls the stream if it must look up.
+        A prepared statement describes the same fields at every execution: the answer is kept for a second."""
+        key = (tuple(fields), tuple(formats))
+        now = self.relay.gateway.reactor.seconds()
+        hit = self._columns.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        columns = self._name_columns(fields, formats)
+        if len(self._columns) > 256:
+            self._columns.clear()
+        self._columns[key] = (now + 1.0, columns)
+        return columns
+
+    def _name_columns(self, fields: Sequence[Any], formats: Sequence[int]) -> tuple[Column, ...]:
         columns: tuple[Column, ...] = columns_from(fields, formats)
         if not self.pipeline.rewrites or self.catalog is None:
             return columns
