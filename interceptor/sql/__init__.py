@@ -41,7 +41,7 @@ from collections.abc import Callable
 from typing import Any
 
 from interceptor.model import Classification, Command, CommandKind
-from interceptor.sql import postgres
+from interceptor.sql import mysql, postgres
 
 __all__ = ["cache_clear", "cache_info", "classify", "classify_command"]
 
@@ -49,9 +49,10 @@ MAX_ENTRIES = 10_000
 _MAX_KEY = 1024
 
 # dialect -> (shape(text) -> str | None, classify(text) -> (result, shareable by shape)).
-# The dispatch point for other protocols: "mysql" will map to an sqlparse-based module with the same two functions.
+# The dispatch point for other protocols: "mysql" (MySQL and MariaDB) is read by interceptor.sql.mysql.
 _DIALECTS: dict[str, tuple[Callable[[str], str | None], Callable[[str], tuple[Classification, bool]]]] = {
     "postgres": (postgres.shape, postgres.classify),
+    "mysql": (mysql.shape, mysql.classify),
 }
 
 
@@ -140,7 +141,7 @@ _BY_OID = "a FunctionCall message names its function only by OID"
 
 
 def classify_command(command: Command) -> Classification:
-    """Classify a :class:`Command` by its protocol (``postgres`` today). A PostgreSQL FunctionCall (``CALL`` kind)
+    """Classify a :class:`Command` by its protocol (``postgres`` and ``mysql``). A PostgreSQL FunctionCall (``CALL`` kind)
     carries no text, only a function's OID, so it is ``call`` and ``unknown``."""
     if command.kind is CommandKind.CALL:
         oid = command.detail.get("oid")

@@ -228,8 +228,8 @@ def test_unknown_reasons() -> None:
     assert classify("SELEC 1").reason == 'syntax error at or near "SELEC" (at character 1)'
     assert "NUL" in classify("SELECT 1\x00; DROP TABLE t").reason
     assert "unterminated" in classify("SELECT 'x").reason
-    info = classify("SELECT 1", "mysql")
-    assert info.effects == {"unknown"} and "mysql" in info.reason
+    info = classify("SELECT 1", "oracle")
+    assert info.effects == {"unknown"} and "oracle" in info.reason
 
 
 def test_parser_state_detail() -> None:
@@ -294,7 +294,9 @@ def test_classify_command_dispatch() -> None:
     call = Command("s1", 2, CommandKind.CALL, "<function call oid=1>", "postgres", {"oid": 1})
     assert classify_command(call).effects == {"call", "unknown"}
     mysql = Command("s1", 3, CommandKind.QUERY, "SELECT 1", "mysql")
-    assert classify_command(mysql).effects == {"unknown"}
+    assert classify_command(mysql).effects == {"select"}
+    other = Command("s1", 4, CommandKind.QUERY, "SELECT 1", "oracle")
+    assert classify_command(other).effects == {"unknown"}
 
 
 # -- caching ---------------------------------------------------------------------------------------------------------
