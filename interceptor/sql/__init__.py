@@ -141,8 +141,8 @@ _BY_OID = "a FunctionCall message names its function only by OID"
 
 
 def classify_command(command: Command) -> Classification:
-    """Classify a :class:`Command` by its protocol (``postgres`` and ``mysql``). A PostgreSQL FunctionCall (``CALL`` kind)
-    carries no text, only a function's OID, so it is ``call`` and ``unknown``."""
+    """Classify a :class:`Command` by its protocol (``postgres`` and ``mysql``). A PostgreSQL FunctionCall
+    (``CALL`` kind) carries no text, only a function's OID, so it is ``call`` and ``unknown``."""
     if command.kind is CommandKind.CALL:
         oid = command.detail.get("oid")
         return Classification(frozenset({"call", "unknown"}), reason=f"{_BY_OID} ({oid})" if oid else _BY_OID)
