@@ -58,7 +58,8 @@ def upstream() -> Iterator[Upstream]:
     tag = secrets.token_hex(4)
     up = Upstream(role=f"icp_app_{tag}", database=f"icp_db_{tag}", password=f"canary-{secrets.token_hex(12)}")
     hba = Path(admin.execute("show hba_file").fetchone()[0])  # type: ignore[index]
-    original = hba.read_text()
+    # lines left by a run that was killed before its clean-up would pile up: drop them first
+    original = "".join(line for line in hba.read_text().splitlines(True) if HBA_MARK not in line)
     lines = [
         f"host {up.database} {up.role} 127.0.0.1/32 scram-sha-256 {HBA_MARK}",
         f"host {up.database} {up.role} ::1/128 scram-sha-256 {HBA_MARK}",
