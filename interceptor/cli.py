@@ -129,22 +129,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from twisted.internet import reactor as _reactor
+    from interceptor.service import serve
 
-    reactor: Any = _reactor
-
-    from interceptor import logs
-    from interceptor.service import Gateway
-
-    path = config_mod.default_path(args.config)
-    cfg = config_mod.load(path)
-    logs.start(cfg.log_level, cfg.log_format)
-    gateway = Gateway(cfg, reactor)
-    gateway.install_signal_handlers(path)
-    reactor.callWhenRunning(gateway.startService)
-    reactor.addSystemEventTrigger("before", "shutdown", gateway.stopService)
-    reactor.run()
-    return 0
+    return serve(config_mod.default_path(args.config))
 
 
 def cmd_token_new(args: argparse.Namespace) -> int:

@@ -150,9 +150,9 @@ log: {{level: info, format: text}}
     print(f"  afterwards: interceptor sessions -c {config}   (and: replay ID, audit verify)\n")
     if args.setup_only:
         return 0
-    from interceptor.cli import main
+    from interceptor.service import serve
 
-    return main(["run", "-c", str(config)])
+    return serve(config)
 
 
 def _psql_value(host: str, port: int, user: str, sql: str) -> str:

@@ -204,3 +204,20 @@ class Gateway(Service):
 def _factory(protocol: str) -> Any:
     module, _, attr = PROTOCOLS[protocol].partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def serve(path: Path) -> int:
+    """Run the gateway from the config at ``path`` in the foreground until SIGTERM/SIGINT (``interceptor run``)."""
+    from twisted.internet import reactor as _reactor
+
+    from interceptor import logs
+
+    reactor: Any = _reactor
+    config = config_mod.load(path)
+    logs.start(config.log_level, config.log_format)
+    gateway = Gateway(config, reactor)
+    gateway.install_signal_handlers(path)
+    reactor.callWhenRunning(gateway.startService)
+    reactor.addSystemEventTrigger("before", "shutdown", gateway.stopService)
+    reactor.run()
+    return 0
