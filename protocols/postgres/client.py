@@ -25,6 +25,7 @@ from interceptor.protocols.postgres import codec
 from interceptor.protocols.postgres.catalog import Catalog
 from interceptor.protocols.postgres.relay import Relay, error_frame
 from interceptor.protocols.postgres.upstream import UpstreamError, UpstreamFactory, UpstreamReady
+from interceptor.sql.settings import value_problem
 
 if TYPE_CHECKING:
     from interceptor.service import Gateway
@@ -218,6 +219,10 @@ class ClientProtocol(Protocol):
         }
         for k, v in self.params.items():
             if k.lower() in _FORWARDED:
+                problem = value_problem(k.lower(), v)
+                if problem is not None:  # e.g. client_encoding=SJIS: the server would read statements differently
+                    self.fail("0A000", f"startup parameter refused: {problem}")
+                    return
                 upstream_params[k] = v
         cfg = self.gateway.config
         factory = UpstreamFactory(

@@ -121,3 +121,14 @@ def test_token_cache_makes_second_login_fast(guarded) -> None:
     for _ in range(5):
         psycopg.connect(gw.dsn("alice", "app")).close()
     assert (time.monotonic() - started) / 5 < 0.2
+
+
+def test_client_encoding_that_changes_parsing_is_refused(guarded) -> None:
+    """client_encoding=SJIS in the startup packet would let the server read a statement differently from the
+    gateway (a multibyte character can end in a backslash): refused before any upstream is opened."""
+    gw, trap = guarded
+    with pytest.raises(psycopg.OperationalError, match="client_encoding"):
+        psycopg.connect(gw.dsn("bot", "trap", client_encoding="SJIS"))
+    assert trap.accepted == 0
+    with psycopg.connect(gw.dsn("bot", "app", client_encoding="LATIN1")) as c:
+        assert c.execute("show client_encoding").fetchone() == ("LATIN1",)
