@@ -20,6 +20,7 @@ from interceptor.model import Column, Command, CommandKind
 from interceptor.protocols.postgres import codec, tracker
 from interceptor.protocols.postgres.results import ResultStream, columns_from, copy_codec
 from interceptor.protocols.postgres.tracker import TrackerError
+from interceptor.sql.settings import value_problem
 
 if TYPE_CHECKING:
     from interceptor.protocols.postgres.relay import Relay
@@ -33,6 +34,10 @@ _CALL_RESULT = ord("V")
 _DONE = frozenset(map(ord, "CIs"))
 _ANSWER = {ord("1"): tracker.PARSE, ord("2"): tracker.BIND, ord("3"): tracker.CLOSE}
 _UNSET: Any = object()
+
+
+class ParserStateChanged(Exception):
+    """The server now reads statements differently from the gateway; the session must end."""
 
 
 class Stall(Exception):
@@ -98,6 +103,8 @@ class Downstream:
                 elif t == _COPY_OUT:
                     self._copy_out(buf[s + 5 : e])
                 elif t in (_NOTICE, _NOTIFY, _PARAM):
+                    if t == _PARAM:
+                        self._check_parser_state(buf[s + 5 : e])
                     if self.text is not None:
                         new = self._rewrite_text(t, buf[s + 5 : e])
                 elif t == _NO_DATA:
@@ -125,6 +132,10 @@ class Downstream:
             return
         except (codec.ProtocolError, TrackerError) as exc:
             self.relay.fail_upstream(str(exc))
+            return
+        except ParserStateChanged as exc:
+            log.warn("session {session}: ended: {why}", session=self.session.id, why=str(exc))
+            self.relay.end_unsafe(str(exc))
             return
         except Exception:
             log.failure("session {session}: result rewriting failed", session=self.session.id)
@@ -296,6 +307,15 @@ class Downstream:
             self.pipeline.event("command.error", self.session.id, command=command.seq, sqlstate=message.sqlstate,
                                 message=message.message)  # fmt: skip
         return frame
+
+    def _check_parser_state(self, body: bytes) -> None:
+        """Defence in depth: the server reports standard_conforming_strings and client_encoding whenever they
+        change. If one ever takes a value that makes the server read text differently from the gateway (by any path
+        the classifier did not see, such as a function that calls set_config), the session cannot be trusted."""
+        p = codec.ParameterStatus.decode(body)
+        problem = value_problem(p.name.lower(), p.value)
+        if problem is not None:
+            raise ParserStateChanged(problem)
 
     def _mask_fields(self, msg: Any) -> Any:
         assert self.text is not None

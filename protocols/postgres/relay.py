@@ -238,6 +238,10 @@ class Relay:
         log.error("session {session}: upstream stream out of step: {why}", session=self.session.id, why=why)
         self.close("upstream protocol error", error_frame("08P01", "upstream protocol error", "FATAL"))
 
+    def end_unsafe(self, why: str) -> None:
+        """A parser setting changed under the gateway's feet: end the session before another statement is read."""
+        self.close("parser setting changed", error_frame("0A000", f"interceptor: session ended: {why}", "FATAL"))
+
     def withhold(self) -> None:
         """A result could not be rewritten: end the session rather than pass unmasked data."""
         self.close("result withheld", error_frame("XX000", "interceptor: result withheld (masking failed)", "FATAL"))

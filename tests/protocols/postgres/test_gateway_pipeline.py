@@ -155,3 +155,20 @@ def test_every_command_is_audited_in_a_hash_chain(gateway: GatewayProcess) -> No
     assert lines[0]["session"] == lines[1]["session"]
     checked, problem = verify(log)
     assert problem is None and checked >= 2
+
+
+def test_parser_setting_changed_behind_the_classifier_ends_the_session(gateway: GatewayProcess, upstream) -> None:  # type: ignore[no-untyped-def]
+    """A function that calls set_config() looks like a plain SELECT; the server's ParameterStatus gives it away."""
+    from tests.conftest import pg_admin
+
+    with pg_admin(upstream.database) as admin:
+        admin.execute(
+            "create or replace function icp_scs_off() returns text language sql"
+            " as $$ select set_config('standard_conforming_strings', 'off', false) $$"
+        )
+    with gateway.connect() as c:
+        with pytest.raises(psycopg.errors.FeatureNotSupported, match="standard_conforming_strings"):
+            c.execute("select icp_scs_off()")
+        assert c.closed or c.broken
+    with gateway.connect() as c:  # other sessions are unaffected
+        assert c.execute("show standard_conforming_strings").fetchone() == ("on",)
