@@ -152,7 +152,7 @@ def cmd_token_new(args: argparse.Namespace) -> int:
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from interceptor import recording
-    from interceptor.audit import verify
+    from interceptor.audit import records, verify
 
     if args.path:
         path = Path(args.path)
@@ -181,6 +181,12 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
             print(f"{path}: ok, {checked} lines, chain intact")
     files = recording.recording_files(cfg.recordings)
     broken, unfinished = [], 0
+    if path.exists() and problem is None:  # an intact audit log vouches for each closed recording's seal
+        seals = {str(r["file"]): str(r["seal"]) for r in records(path) if r.get("type") == "recording"}
+        for f, why in recording.seal_problems(cfg.recordings, seals):
+            broken.append({"path": str(f), "lines": 0, "problem": why})
+            if not args.json:
+                print(f"{f}: BROKEN: {why}", file=sys.stderr)
     for f in files:
         lines, bad = recording.verify(f)
         if bad is not None:

@@ -30,11 +30,13 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def interceptor_configure(config: Config, reactor: Any) -> None:
+def interceptor_configure(config: Config, reactor: Any, emit: Callable[..., None]) -> None:
     """Called once at startup, and again after every successful reload (SIGHUP), with the validated config.
 
     Read your settings here (``config.plugin_settings(name)``) and keep what you need. ``reactor`` is the
-    running reactor (use it for timers; never import the global one). Raise
+    running reactor (use it for timers; never import the global one). ``emit(kind, session_id, **data)`` sends
+    an :class:`~interceptor.model.Event` to every ``interceptor_event`` implementation (the recording plugin
+    uses it to hand each recording's seal to the audit log). Raise
     :class:`interceptor.config.ConfigError` to refuse a config: at startup that stops the gateway, on reload the
     old config stays in force. All implementations are called.
     """

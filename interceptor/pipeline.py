@@ -126,7 +126,7 @@ class Pipeline:
 
     def configure(self, config: Any, reactor: Any) -> None:
         """Call every plugin's ``interceptor_configure``. Exceptions propagate: a bad config must not start."""
-        self.pm.hook.interceptor_configure(config=config, reactor=reactor)
+        self.pm.hook.interceptor_configure(config=config, reactor=reactor, emit=self.event)
 
     # -- deciding ----------------------------------------------------------------------------------------------
 

@@ -381,3 +381,29 @@ def is_recording(path: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(head, dict) and head.get("type") == "header" and "session" in head
+
+
+def seal_problems(recordings: Path, seals: dict[str, str]) -> list[tuple[Path, str]]:
+    """Hold each recording against the seal the audit log keeps for it (``file name -> seal``): a recording whose
+    last line is not that seal was cut short (its tail, end line included, removed), or is missing."""
+    found = {p.name: p for p in recording_files(recordings)}
+    problems: list[tuple[Path, str]] = []
+    for name, seal in sorted(seals.items()):
+        path = found.get(name)
+        if path is None:
+            problems.append((recordings / name, "the audit log holds a seal for this recording, but it is missing"))
+            continue
+        last = None
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 65536))
+            for raw in f.read().splitlines():
+                if raw.strip():
+                    last = raw
+        try:
+            last_hash = json.loads(last)["hash"] if last else None
+        except (ValueError, KeyError, TypeError):
+            last_hash = None
+        if last_hash != seal:
+            problems.append((path, "does not end with the seal the audit log holds for it (its end was cut)"))
+    return problems

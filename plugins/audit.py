@@ -21,7 +21,7 @@ from twisted.logger import Logger
 from interceptor.audit import ChainWriter
 from interceptor.config import Config
 from interceptor.hookspecs import hookimpl
-from interceptor.model import Command, Session, Verdict
+from interceptor.model import Command, Event, Session, Verdict
 
 log = Logger(namespace="interceptor.plugins.audit")
 
@@ -105,6 +105,26 @@ class AuditPlugin:
                 "approved_by": verdict.approved_by,
             }
         )
+
+    @hookimpl
+    def interceptor_event(self, event: Event) -> None:
+        """A closed recording's seal goes into the chain: ``audit verify`` then notices a recording cut short."""
+        if event.kind != "recording.closed" or self.broken is not None or self.path is None:
+            return
+        try:
+            if self.writer is None:
+                self.writer = ChainWriter(self.path)
+            self.writer.append(
+                {
+                    "ts": round(time.time(), 6),
+                    "session": event.session_id,
+                    "type": "recording",
+                    "file": event.data.get("file"),
+                    "seal": event.data.get("seal"),
+                }
+            )
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            self._break(f"cannot write the audit log: {e}")
 
     @hookimpl
     def interceptor_session_closed(self, session: Session, reason: str) -> None:

@@ -88,9 +88,11 @@ class RecordingPlugin:
         self.interval = 2.0
         self.live: dict[str, _Live] = {}
         self._timer: LoopingCall | None = None
+        self._emit: Any = None
 
     @hookimpl
-    def interceptor_configure(self, config: Config, reactor: Any) -> None:
+    def interceptor_configure(self, config: Config, reactor: Any, emit: Any = None) -> None:
+        self._emit = emit
         settings = config.plugin_settings("recording")
         for key in settings:
             if key not in ("fsync_interval", "on_error"):
@@ -221,3 +223,5 @@ class RecordingPlugin:
             return
         log.info("session {session} recorded in {path}, sealed {seal}", session=session.id, path=str(live.writer.path),
                  seal=seal)  # fmt: skip
+        if self._emit is not None:  # the audit log keeps the seal, so a recording cut short is detected
+            self._emit("recording.closed", session.id, seal=seal, file=live.writer.path.name)

@@ -299,6 +299,35 @@ def test_sessions_are_recorded_and_replayable(policy_gw: GatewayProcess) -> None
     _no_secrets(replays[found[0]])  # the recording holds what the client saw: masked
 
 
+def test_verify_notices_a_recording_cut_short(policy_gw: GatewayProcess) -> None:
+    """Removing a closed recording's tail, end line and all, leaves a valid chain; the seal in the audit log
+    still gives it away."""
+    with policy_gw.connect(connection="ro") as c:
+        c.execute("select 'to be cut'")
+    deadline = time.monotonic() + 5
+    target = None
+    while time.monotonic() < deadline and target is None:
+        time.sleep(0.2)
+        for f in (policy_gw.data_dir / "recordings").rglob("*.jsonl"):
+            if (
+                b"to be cut" in f.read_bytes()
+                and f.read_bytes().rstrip().endswith(b"}")
+                and b'"type":"end"' in f.read_bytes()
+            ):
+                target = f
+    assert target is not None, "the recording was not closed"
+    original = target.read_bytes()
+    lines = original.rstrip(b"\n").split(b"\n")
+    target.write_bytes(b"\n".join(lines[:-2]) + b"\n")  # the last result and the end line are gone
+    try:
+        r = _cli(policy_gw, "audit", "verify")
+        assert r.returncode == 1
+        assert target.name in r.stderr and "end was cut" in r.stderr
+    finally:
+        target.write_bytes(original)
+    assert _cli(policy_gw, "audit", "verify").returncode == 0
+
+
 def test_verify_names_the_line_after_one_byte_changes(policy_gw: GatewayProcess) -> None:
     assert _cli(policy_gw, "audit", "verify").returncode == 0
     recordings = sorted((policy_gw.data_dir / "recordings").rglob("*.jsonl"))
