@@ -39,12 +39,17 @@ class PostgresStore(SqlStore):
         self._connect_timeout = connect_timeout
         self._lock = threading.Lock()
         self._conn: Any = None
-        try:
-            self._create_schema()
-        except StoreUnavailable as e:
-            # replicas starting together may race on CREATE TABLE IF NOT EXISTS; the loser sees a duplicate
-            if not isinstance(e.__cause__, psycopg.errors.UniqueViolation | psycopg.errors.DuplicateTable):
-                raise
+        # Replicas starting together race on CREATE TABLE IF NOT EXISTS: the loser can see a duplicate table,
+        # type or catalog row. Once the winner has committed, the same statements succeed, so try again.
+        races = (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable, psycopg.errors.DuplicateObject)
+        for attempt in range(5):
+            try:
+                self._create_schema()
+                break
+            except StoreUnavailable as e:
+                if not isinstance(e.__cause__, races) or attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def _connect(self) -> Any:
         conn = self._psycopg.connect(self.url, autocommit=True, connect_timeout=self._connect_timeout)
