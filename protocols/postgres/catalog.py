@@ -60,11 +60,13 @@ class Catalog:
         now = self.reactor.seconds()
         return {o for o in oids if o and ((hit := self._cache.get((conn, o))) is None or hit[0] < now)}
 
-    def resolve(self, conn: ConnectionConfig, oids: set[int]) -> Deferred[None]:
+    def resolve(self, conn: ConnectionConfig, oids: set[int], timeout: float = 10.0) -> Deferred[None]:
+        """Look ``oids`` up; fails (and the relay withholds the result) if the upstream does not answer in time,
+        so a silent catalog connection can never hold a session's results forever."""
         client = self._clients.get(conn.name)
         if client is None or client.dead:
             client = self._clients[conn.name] = _Client(self, conn)
-        return client.lookup(oids)
+        return client.lookup(oids).addTimeout(timeout, self.reactor)
 
     def store(self, conn: str, oids: set[int], rows: list[list[bytes | None]]) -> None:
         expires = self.reactor.seconds() + self.ttl
@@ -121,7 +123,9 @@ class _Client:
         if self.queue:  # an idle catalog connection that closes (server restart, shutdown) is reopened on demand
             log.warn("catalog connection to {connection} failed: {why}", connection=self.conn.name, why=why)
         while self.queue:
-            self.queue.popleft()[1].errback(CatalogError(why))
+            d = self.queue.popleft()[1]
+            if not d.called:  # a timed-out look-up was already failed
+                d.errback(CatalogError(why))
 
     # UpstreamSink
     def upstream_frames(self, buf: bytes, frames: list[tuple[int, int, int]]) -> None:
@@ -133,9 +137,10 @@ class _Client:
             elif t == codec.Backend.READY_FOR_QUERY and self.queue:
                 oids, d = self.queue.popleft()
                 if self.error is None:
-                    self.catalog.store(self.conn.name, oids, self.rows)
-                    d.callback(None)
-                else:
+                    self.catalog.store(self.conn.name, oids, self.rows)  # cached even if that caller timed out
+                    if not d.called:
+                        d.callback(None)
+                elif not d.called:
                     d.errback(CatalogError(self.error))
                 if self.queue:
                     self._send()

@@ -121,7 +121,7 @@ class Downstream:
                     out.append(new)
                     run = e
                 i += 1
-                if self.wants and self.result is None:
+                if self.result is None and t != _ROW and self.wants:  # an Execute's result starts at its first row
                     head = tr.head
                     if head is not None and head.kind == tracker.EXECUTE:
                         self.result = _UNSET
@@ -199,7 +199,7 @@ class Downstream:
             conn = self.relay.gateway.config.connections.get(conn_name)
             if conn is None:
                 raise TrackerError("connection vanished from the config")
-            raise Stall(self.catalog.resolve(conn, missing))
+            raise Stall(self.catalog.resolve(conn, missing, self.relay.gateway.config.timeouts.connect))
         named = []
         for f, c in zip(fields, columns, strict=True):
             info = self.catalog.get(conn_name, f.table_oid) if f.table_oid else None
