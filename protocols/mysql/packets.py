@@ -14,6 +14,7 @@ import struct
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ..framing import ChunkBuffer
 from .wire import ProtocolError
 
 __all__ = [
@@ -94,7 +95,7 @@ class Packet:
         return (self.seq + self.count) & 0xFF
 
 
-class PacketReader:
+class PacketReader(ChunkBuffer):
     """Splits a byte stream into logical packets, joining 16 MB continuations and checking that their
     sequence ids increase by one (mod 256). The logical payload length is checked against ``max_size`` as
     soon as each header is in. A framing error is final: every later feed raises it again.
@@ -104,41 +105,20 @@ class PacketReader:
     nothing was pending, ``buf`` is ``data`` itself, and a packet that arrives in many chunks is joined once.
     """
 
-    __slots__ = ("_chunks", "_error", "_max_size", "_need", "_pending", "_split")
+    __slots__ = ("_max_size", "_split")
 
     def __init__(self, max_size: int, split: int = MAX_PAYLOAD) -> None:
         _check_split(split)
         if max_size < 0:
             raise ValueError("max_size must not be negative")
+        super().__init__()
         self._max_size = max_size
         self._split = split
-        self._chunks: list[bytes] = []
-        self._pending = 0
-        self._need = 0
-        self._error: ProtocolError | None = None
-
-    @property
-    def pending(self) -> int:
-        """Number of buffered bytes that are not yet part of a complete logical packet."""
-        return self._pending
-
-    def _fail(self, message: str) -> ProtocolError:
-        self._error = ProtocolError(message)
-        return self._error
 
     def feed_offsets(self, data: bytes) -> tuple[bytes, list[tuple[int, int, int]]]:
-        if self._error is not None:
-            raise self._error
-        if self._pending:
-            self._chunks.append(data)
-            self._pending += len(data)
-            if self._pending < self._need:
-                return b"", []
-            buf = b"".join(self._chunks)
-            self._chunks = []
-            self._pending = 0
-        else:
-            buf = data
+        buf = self._take(data)
+        if buf is None:
+            return b"", []
         packets: list[tuple[int, int, int]] = []
         append = packets.append
         unpack = _HEADER.unpack_from
@@ -151,7 +131,7 @@ class PacketReader:
             length, seq = word & 0xFFFFFF, word >> 24
             end = pos + 4 + length
             if length > max_size:
-                raise self._fail(f"packet of {length} bytes exceeds the {max_size}-byte limit")
+                raise self._fail(ProtocolError(f"packet of {length} bytes exceeds the {max_size}-byte limit"))
             if length < split:  # the common case: a packet that is not continued
                 if end > size:
                     need = end - pos
@@ -164,10 +144,7 @@ class PacketReader:
                 break
             append((seq, pos, end))
             pos = end
-        if pos < size:
-            self._chunks.append(buf[pos:] if pos else buf)
-            self._pending = size - pos
-            self._need = need
+        self._keep(buf, pos, need)
         return buf, packets
 
     def _continued(self, buf: bytes, start: int, seq: int) -> tuple[bool, int, int]:
@@ -183,10 +160,10 @@ class PacketReader:
             word = _HEADER.unpack_from(buf, pos)[0]
             length, got = word & 0xFFFFFF, word >> 24
             if got != expected:
-                raise self._fail(f"continuation packet has sequence id {got}, expected {expected}")
+                raise self._fail(ProtocolError(f"continuation packet has sequence id {got}, expected {expected}"))
             total += length
             if total > max_size:
-                raise self._fail(f"packet of {total}+ bytes exceeds the {max_size}-byte limit")
+                raise self._fail(ProtocolError(f"packet of {total}+ bytes exceeds the {max_size}-byte limit"))
             end = pos + 4 + length
             if length < split:
                 return (True, end, 4) if end <= size else (False, end, end - start)

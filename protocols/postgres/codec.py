@@ -23,6 +23,7 @@ import struct
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from ..framing import ChunkBuffer
 from .backend import *  # noqa: F403  (re-exported: see backend.__all__)
 from .backend import __all__ as _backend_all
 from .backend_session import *  # noqa: F403  (re-exported: see backend_session.__all__)
@@ -61,7 +62,7 @@ GSSENC_REQUEST_CODE = 80877104  # 1234 << 16 | 5680
 MAX_STARTUP_PACKET_LENGTH = 10000
 
 
-class FrameReader:
+class FrameReader(ChunkBuffer):
     """Splits a byte stream of typed messages (1-byte type + int32 length that includes itself + body).
 
     ``feed`` returns ``(buf, frames)``; each frame is ``(type_byte, start, end)`` and ``buf[start:end]`` is the
@@ -71,35 +72,18 @@ class FrameReader:
     cannot be resynchronised, so every later ``feed`` raises it again.
     """
 
-    __slots__ = ("_chunks", "_error", "_max_size", "_need", "_pending")
+    __slots__ = ("_max_size",)
 
     def __init__(self, max_size: int) -> None:
         if max_size < 4:
             raise ValueError("max_size must be at least 4")
+        super().__init__()
         self._max_size = max_size
-        self._chunks: list[bytes] = []
-        self._pending = 0
-        self._need = 0  # bytes needed before the first pending frame (or its header) is complete
-        self._error: ProtocolError | None = None
-
-    @property
-    def pending(self) -> int:
-        """Number of buffered bytes that are not yet part of a complete frame."""
-        return self._pending
 
     def feed(self, data: bytes) -> tuple[bytes, list[tuple[int, int, int]]]:
-        if self._error is not None:
-            raise self._error
-        if self._pending:
-            self._chunks.append(data)
-            self._pending += len(data)
-            if self._pending < self._need:
-                return b"", []
-            buf = b"".join(self._chunks)
-            self._chunks = []
-            self._pending = 0
-        else:
-            buf = data
+        buf = self._take(data)
+        if buf is None:
+            return b"", []
         frames: list[tuple[int, int, int]] = []
         append = frames.append
         unpack = _HEADER.unpack_from
@@ -110,18 +94,14 @@ class FrameReader:
         while size - pos >= 5:
             type_byte, length = unpack(buf, pos)
             if length < 4 or length > max_size:
-                self._error = ProtocolError(f"invalid length {length} for message type {type_byte:#04x}")
-                raise self._error
+                raise self._fail(ProtocolError(f"invalid length {length} for message type {type_byte:#04x}"))
             end = pos + 1 + length
             if end > size:
                 need = end - pos
                 break
             append((type_byte, pos, end))
             pos = end
-        if pos < size:
-            self._chunks.append(buf[pos:] if pos else buf)
-            self._pending = size - pos
-            self._need = need
+        self._keep(buf, pos, need)
         return buf, frames
 
 

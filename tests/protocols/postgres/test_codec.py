@@ -598,6 +598,13 @@ def test_protocol_error() -> None:
     assert issubclass(ProtocolError, Exception)
 
 
+def test_shared_framing_is_pure() -> None:
+    tree = ast.parse((Path(codec.__file__).parent.parent / "framing.py").read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert imported <= {"__future__"}
+
+
 def test_codec_is_pure() -> None:
     allowed = {"__future__", "struct", "dataclasses", "enum", "typing", "collections.abc"}
     folder = Path(codec.__file__).parent
@@ -606,6 +613,8 @@ def test_codec_is_pure() -> None:
         for node in ast.walk(ast.parse((folder / f"{name}.py").read_text())):
             if isinstance(node, ast.Import):
                 assert {a.name for a in node.names} <= allowed, name
+            elif isinstance(node, ast.ImportFrom) and node.level == 2:  # the shared, equally pure chunk buffer
+                assert node.module == "framing", name
             elif isinstance(node, ast.ImportFrom) and node.level:
                 assert node.level == 1 and node.module in codec_modules, name
             elif isinstance(node, ast.ImportFrom):
