@@ -12,7 +12,8 @@ match effects, tables and functions rather than text. Per command, in this order
    ``unknown`` action for the identity's kind (deny unless the policy says otherwise);
 5. ``review`` rules: the first that matches holds the command for approval (see the approval plugin).
 
-A connection without a policy gets no opinion from this plugin.
+A connection without a policy gets no opinion from this plugin. A session whose policy a reload removed gets
+every command denied (it must reconnect under the connection's current policy).
 """
 
 from __future__ import annotations
@@ -46,9 +47,11 @@ class BlockingPlugin:
 
     @hookimpl
     def interceptor_check_command(self, session: Session, command: Command) -> Verdict | None:
-        policy = self.policies.get(session.policy) if session.policy else None
-        if policy is None:
+        if not session.policy:
             return None
+        policy = self.policies.get(session.policy)
+        if policy is None:  # removed by a reload while this session was open: fail closed, never open
+            return Verdict.deny(f"policy {session.policy!r} is no longer configured; reconnect", rule="policy-gone")
         return decide(policy, session, command, classify(command))
 
 

@@ -32,10 +32,13 @@ class MaskingPlugin:
         self._key_path: Path | None = None
         self._key: bytes | None = None
         self._compiled: dict[tuple[Any, ...], RowRewriter | None] = {}
+        self.known: frozenset[str] = frozenset()
 
     @hookimpl
     def interceptor_configure(self, config: Config, reactor: Any) -> None:
-        self.specs = {name: p.mask for name, p in load_policies(config).items() if p.mask.active}
+        policies = load_policies(config)
+        self.specs = {name: p.mask for name, p in policies.items() if p.mask.active}
+        self.known = frozenset(policies)
         self._compiled.clear()
         key_file = config.plugin_settings("masking").get("key_file")
         self._key_path = Path(str(key_file)) if key_file else config.data_dir / "masking.key"
@@ -56,7 +59,11 @@ class MaskingPlugin:
         return self._key
 
     def _spec(self, session: Session) -> MaskSpec | None:
-        return self.specs.get(session.policy) if session.policy else None
+        if not session.policy:
+            return None
+        if session.policy not in self.known:  # removed by a reload: raising makes the relay withhold the result
+            raise LookupError(f"policy {session.policy!r} is no longer configured")
+        return self.specs.get(session.policy)
 
     @hookimpl
     def interceptor_result_rewriter(

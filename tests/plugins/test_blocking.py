@@ -84,3 +84,9 @@ def drop_variants(draw: st.DrawFn) -> str:
 @given(drop_variants())
 def test_variants_of_blocked_statements_are_blocked(text: str) -> None:
     assert verdict(text).action is Action.DENY, text
+
+
+def test_policy_removed_by_reload_fails_closed() -> None:
+    """An open session keeps its policy name; if a reload removed that policy, it is denied, never let through."""
+    assert verdict("select 1", policy="gone_after_reload").action is Action.DENY
+    assert verdict("select 1", policy="gone_after_reload").rule == "policy-gone"
