@@ -135,8 +135,8 @@ class Pipeline:
         hot path), else a Deferred. Never raises and never errbacks: every failure is a DENY."""
         verdicts: list[Verdict] = []
         pending: list[Deferred[Verdict | None]] = []
+        kw = {"session": session, "command": command}
         for plugin, func, argnames in self._impls["interceptor_check_command"]:
-            kw = {"session": session, "command": command}
             try:
                 result = func(*[kw[a] for a in argnames])
             except Exception as e:
