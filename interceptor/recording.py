@@ -25,9 +25,10 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -122,49 +123,43 @@ class RecordingWriter:
             raise ValueError(f"{self.path}: the recording is closed")
         return self._chain.append({"type": line_type, "ts": round(time.time() if ts is None else ts, 6), **fields})
 
+    def _later(self, build: Callable[..., dict[str, Any]], ts: float | None, *args: Any) -> None:
+        """Queue a line: ``build(ts, *args)`` makes it when the chain drains (the plugin drains on the reactor's
+        next pass, so the line is written after the client's answer has been sent)."""
+        if self.closed:
+            raise ValueError(f"{self.path}: the recording is closed")
+        self._chain.defer(partial(build, round(time.time() if ts is None else ts, 6), *args))
+
+    @property
+    def pending(self) -> bool:
+        return self._chain.pending
+
+    def drain(self) -> None:
+        self._chain.drain()
+
     def command(self, command: Command, verdict: Verdict, ts: float | None = None) -> None:
         self.counts["commands"] += 1
         if verdict.action is Action.DENY:
             self.counts["denied"] += 1
-        self._line(
-            "command",
-            ts,
-            command=command.seq,
-            kind=command.kind.value,
-            text=command.text,
-            action=verdict.action.name.lower(),
-            reason=verdict.reason,
-            rule=verdict.rule,
-            plugin=verdict.plugin,
-            approved_by=verdict.approved_by,
-        )
+        self._later(_command_line, ts, command, verdict)
 
     def result(
         self, command: int, columns: Sequence[Column], rows: Sequence[Sequence[bytes | None]], row_count: int,
         status: str, ts: float | None = None,
     ) -> None:  # fmt: skip
-        """``rows`` are the rows kept (already capped); ``row_count`` counts every row the client received."""
-        binary = [c.binary for c in columns]
-        kept = [[encode_value(v, binary[i] if i < len(binary) else False) for i, v in enumerate(row)] for row in rows]
+        """``rows`` are the rows kept (already capped; not changed afterwards); ``row_count`` counts every row
+        the client received."""
         self.counts["results"] += 1
-        self._line(
-            "result",
-            ts,
-            command=command,
-            columns=[{"name": c.name, "type": c.type_name} for c in columns],
-            rows=kept,
-            row_count=row_count,
-            truncated=row_count > len(kept),
-            status=status,
-        )
+        self._later(_result_line, ts, command, columns, rows, row_count, status)
 
     def error(self, command: int | None, sqlstate: str, message: str, ts: float | None = None) -> None:
         self.counts["errors"] += 1
-        self._line("error", ts, command=command, sqlstate=sqlstate, message=message)
+        self._later(_error_line, ts, command, sqlstate, message)
 
     def end(self, reason: str, ts: float | None = None) -> str:
         """Write the end line, flush, fsync and close. Returns the end line's own hash (the recording's seal)."""
         ended = time.time() if ts is None else ts
+        self._chain.drain()  # the queued lines first: the digest is the hash of the last of them
         counts = {k: self.counts[k] for k in _COUNTED} | {"lines": self._chain.seq}
         seal = self._line("end", ended, reason=reason, ended_at=ended, digest=self._chain.prev, counts=counts)
         self.close()
@@ -177,6 +172,43 @@ class RecordingWriter:
         if not self.closed:
             self.closed = True
             self._chain.close()
+
+
+def _command_line(ts: float, command: Command, verdict: Verdict) -> dict[str, Any]:
+    return {
+        "type": "command",
+        "ts": ts,
+        "command": command.seq,
+        "kind": command.kind.value,
+        "text": command.text,
+        "action": verdict.action.name.lower(),
+        "reason": verdict.reason,
+        "rule": verdict.rule,
+        "plugin": verdict.plugin,
+        "approved_by": verdict.approved_by,
+    }
+
+
+def _result_line(
+    ts: float, command: int, columns: Sequence[Column], rows: Sequence[Sequence[bytes | None]], row_count: int,
+    status: str,
+) -> dict[str, Any]:  # fmt: skip
+    binary = [c.binary for c in columns]
+    kept = [[encode_value(v, binary[i] if i < len(binary) else False) for i, v in enumerate(row)] for row in rows]
+    return {
+        "type": "result",
+        "ts": ts,
+        "command": command,
+        "columns": [{"name": c.name, "type": c.type_name} for c in columns],
+        "rows": kept,
+        "row_count": row_count,
+        "truncated": row_count > len(kept),
+        "status": status,
+    }
+
+
+def _error_line(ts: float, command: int | None, sqlstate: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "ts": ts, "command": command, "sqlstate": sqlstate, "message": message}
 
 
 # -- reading -------------------------------------------------------------------------------------------------------

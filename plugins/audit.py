@@ -1,7 +1,8 @@
 """Built-in audit plugin: every decided command becomes one hash-chained line in the audit log.
 
 Each line ties the command to a verified identity: session, identity, kind, groups, connection, protocol, the
-statement as the client sent it, and the verdict (action, reason, rule, plugin, approver). The log is flushed
+statement as the client sent it, and the verdict (action, reason, rule, plugin, approver). A line is queued when
+the command is decided and written on the reactor's next pass, after the answer went out. The log is flushed
 and fsynced every ``flush_interval`` seconds (``plugin_config.audit.flush_interval``, default 1) and when a
 session closes. Check a log with ``interceptor audit verify``.
 
@@ -12,6 +13,7 @@ continued) or a write fails, every command is denied until the problem is fixed 
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from interceptor.audit import ChainWriter
 from interceptor.config import Config
 from interceptor.hookspecs import hookimpl
 from interceptor.model import Command, Event, Session, Verdict
+from interceptor.soon import soon
 
 log = Logger(namespace="interceptor.plugins.audit")
 
@@ -32,9 +35,11 @@ class AuditPlugin:
         self.path: Path | None = None
         self.broken: str | None = None
         self._timer: LoopingCall | None = None
+        self._reactor: Any = None
 
     @hookimpl
     def interceptor_configure(self, config: Config, reactor: Any) -> None:
+        self._reactor = reactor
         settings = config.plugin_settings("audit")
         try:
             interval = float(settings.get("flush_interval", 1.0))
@@ -56,8 +61,8 @@ class AuditPlugin:
         if self.writer is not None and self.broken is None:
             try:
                 self.writer.flush()
-            except OSError as e:
-                self._break(f"cannot write the audit log: {e.strerror}")
+            except (OSError, ValueError) as e:
+                self._break(f"cannot write the audit log: {e}")
 
     def _break(self, why: str) -> None:
         self.broken = why
@@ -77,34 +82,19 @@ class AuditPlugin:
 
     @hookimpl
     def interceptor_command_decided(self, session: Session, command: Command, verdict: Verdict) -> None:
+        """The line is queued here and written on the reactor's next pass (after the answer went out)."""
+        if self.writer is None or self.broken is not None:
+            return
+        self.writer.defer(partial(_line, round(time.time(), 6), session, command, verdict))
+        soon(self._reactor, self.drain)
+
+    def drain(self) -> None:
         if self.writer is None or self.broken is not None:
             return
         try:
-            self._append(session, command, verdict)
-        except OSError as e:
-            self._break(f"cannot write the audit log: {e.strerror}")
-
-    def _append(self, session: Session, command: Command, verdict: Verdict) -> None:
-        assert self.writer is not None
-        self.writer.append(
-            {
-                "ts": round(time.time(), 6),
-                "session": session.id,
-                "identity": session.identity.name,
-                "kind": session.identity.kind.value,
-                "groups": sorted(session.identity.groups),
-                "connection": session.connection,
-                "protocol": command.protocol,
-                "command": command.seq,
-                "type": command.kind.value,
-                "text": command.text,
-                "action": verdict.action.name.lower(),
-                "reason": verdict.reason,
-                "rule": verdict.rule,
-                "plugin": verdict.plugin,
-                "approved_by": verdict.approved_by,
-            }
-        )
+            self.writer.drain()
+        except Exception as e:  # a disk error, or a line that cannot be encoded: fail closed
+            self._break(f"cannot write the audit log: {e}")
 
     @hookimpl
     def interceptor_event(self, event: Event) -> None:
@@ -129,3 +119,23 @@ class AuditPlugin:
     @hookimpl
     def interceptor_session_closed(self, session: Session, reason: str) -> None:
         self._flush()
+
+
+def _line(ts: float, session: Session, command: Command, verdict: Verdict) -> dict[str, Any]:
+    return {
+        "ts": ts,
+        "session": session.id,
+        "identity": session.identity.name,
+        "kind": session.identity.kind.value,
+        "groups": sorted(session.identity.groups),
+        "connection": session.connection,
+        "protocol": command.protocol,
+        "command": command.seq,
+        "type": command.kind.value,
+        "text": command.text,
+        "action": verdict.action.name.lower(),
+        "reason": verdict.reason,
+        "rule": verdict.rule,
+        "plugin": verdict.plugin,
+        "approved_by": verdict.approved_by,
+    }

@@ -3,7 +3,8 @@
 Every session whose policy has ``record.enabled`` (the default, also for a connection without a policy) gets one
 hash-chained JSONL file under ``recordings``: a header when the session opens, each command with its final
 verdict, each result as the client saw it (at most ``record.rows`` rows, with the exact row count), each error
-the client received, and an end line when the session closes. Files are flushed and fsynced every
+the client received, and an end line when the session closes. Lines are queued on the hot path and written on
+the reactor's next pass, after the client's answer has gone out. Files are flushed and fsynced every
 ``plugin_config.recording.fsync_interval`` seconds (default 2) and when the session closes.
 
 It fails closed: when a session's recording cannot be opened or written, every later command of that session is
@@ -25,6 +26,7 @@ from interceptor.hookspecs import hookimpl
 from interceptor.model import Column, Command, Event, Session, Verdict
 from interceptor.policy import Policy, RecordSpec, load_policies
 from interceptor.recording import RecordingWriter
+from interceptor.soon import soon
 
 log = Logger(namespace="interceptor.plugins.recording")
 
@@ -76,6 +78,8 @@ class _ResultRecorder:
             live.writer.result(self._command, self._columns, self._kept, max(rows, self.count), status)
         except (OSError, ValueError) as e:
             self._plugin.fail(self._session, live, e)
+            return
+        self._plugin.queued(self._session, live, now=False)
 
 
 class RecordingPlugin:
@@ -89,10 +93,13 @@ class RecordingPlugin:
         self.live: dict[str, _Live] = {}
         self._timer: LoopingCall | None = None
         self._emit: Any = None
+        self._dirty: dict[str, _Live] = {}
+        self._reactor: Any = None
 
     @hookimpl
     def interceptor_configure(self, config: Config, reactor: Any, emit: Any = None) -> None:
         self._emit = emit
+        self._reactor = reactor
         settings = config.plugin_settings("recording")
         for key in settings:
             if key not in ("fsync_interval", "on_error"):
@@ -147,10 +154,27 @@ class RecordingPlugin:
         if writer is not None:
             try:
                 writer.close()
-            except OSError:
+            except (OSError, ValueError):
                 pass
         then = "it goes on unrecorded" if self.on_error == "continue" else "its commands are denied"
         log.critical("cannot record session {session} ({why}); {then}", session=session_id, why=why, then=then)
+
+    def queued(self, session_id: str, live: _Live, now: bool = True) -> None:
+        """A line was queued. A command's line is written on the reactor's next pass (while the upstream works on
+        the command); a result's waits for the next command's, or for the periodic flush, so that writing it never
+        delays the client's next command."""
+        self._dirty[session_id] = live
+        if now:
+            soon(self._reactor, self.drain)
+
+    def drain(self) -> None:
+        dirty, self._dirty = self._dirty, {}
+        for session_id, live in dirty.items():
+            if live.writer is not None:
+                try:
+                    live.writer.drain()
+                except Exception as e:  # a disk error, or a line that cannot be encoded: fail closed
+                    self.fail(session_id, live, e)
 
     def flush(self) -> None:
         for session_id, live in list(self.live.items()):
@@ -183,6 +207,8 @@ class RecordingPlugin:
                 live.writer.command(command, verdict)
             except (OSError, ValueError) as e:
                 self.fail(session.id, live, e)
+                return
+            self.queued(session.id, live)
 
     @hookimpl
     def interceptor_result_observer(
@@ -206,10 +232,13 @@ class RecordingPlugin:
             live.writer.error(seq, str(event.data.get("sqlstate", "")), str(event.data.get("message", "")))
         except (OSError, ValueError) as e:
             self.fail(event.session_id, live, e)
+            return
+        self.queued(event.session_id, live, now=False)
 
     @hookimpl
     def interceptor_session_closed(self, session: Session, reason: str) -> None:
         live = self.live.pop(session.id, None)
+        self._dirty.pop(session.id, None)
         if live is None:
             return
         for result in list(live.pending):  # results the relay never finished: keep what the client saw

@@ -18,6 +18,7 @@ __all__ = [
     "CACHING_SHA2_PASSWORD",
     "MYSQL_CLEAR_PASSWORD",
     "MYSQL_NATIVE_PASSWORD",
+    "SHA256_PASSWORD",
     "caching_sha2_scramble",
     "clear_password",
     "native_password_hash",
@@ -34,6 +35,7 @@ __all__ = [
 MYSQL_NATIVE_PASSWORD = "mysql_native_password"
 CACHING_SHA2_PASSWORD = "caching_sha2_password"
 MYSQL_CLEAR_PASSWORD = "mysql_clear_password"
+SHA256_PASSWORD = "sha256_password"  # over TLS the client sends the password like mysql_clear_password
 
 
 def _secret(password: str | bytes) -> bytes:

@@ -20,6 +20,7 @@ from interceptor.model import Column, Command, CommandKind
 from interceptor.protocols.postgres import codec, tracker
 from interceptor.protocols.postgres.results import ResultStream, columns_from, copy_codec
 from interceptor.protocols.postgres.tracker import TrackerError
+from interceptor.protocols.send import send
 from interceptor.sql.settings import value_problem
 
 if TYPE_CHECKING:
@@ -147,7 +148,7 @@ class Downstream:
     def _write(self, out: list[bytes]) -> None:
         data = b"".join(out)
         if data:
-            self.relay.client.transport.write(data)
+            send(self.relay.client.transport, data)
 
     # -- stalls (catalog look-ups) -----------------------------------------------------------------------------
 

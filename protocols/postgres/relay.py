@@ -26,6 +26,7 @@ from interceptor.protocols.postgres.catalog import Catalog
 from interceptor.protocols.postgres.downstream import Downstream
 from interceptor.protocols.postgres.tracker import Tracker
 from interceptor.protocols.postgres.upstream import send_cancel
+from interceptor.protocols.send import send
 
 if TYPE_CHECKING:
     from interceptor.protocols.postgres.client import ClientProtocol
@@ -221,7 +222,7 @@ class Relay:
     def _write_upstream(self, out: list[bytes]) -> None:
         data = b"".join(out)
         if data:
-            self.upstream.transport.write(data)
+            send(self.upstream.transport, data)
 
     # -- upstream → client (see downstream.py) ----------------------------------------------------------------
 

@@ -175,3 +175,30 @@ def test_any_single_byte_change_is_found_at_its_line(
     _, problem = verify(path)
     assert problem is not None, "the change went unnoticed"
     assert problem.line == k + 1
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(st.text(max_size=8), _JSON, max_size=6))
+def test_the_writer_encodes_exactly_as_the_verifier_does(record: dict[str, object]) -> None:
+    """The writer calls the C encoder directly for speed; the verifier re-encodes with JSONEncoder. Any
+    difference (key order, floats, non-ASCII text, NaN) would make every line of a valid chain look changed."""
+    from interceptor.audit import _canonical, _write_canonical
+
+    assert _write_canonical(record) == _canonical(record)
+
+
+def test_queued_records_keep_their_order_and_chain(tmp_path: Path) -> None:
+    w = ChainWriter(tmp_path / "a.jsonl")
+    w.defer(lambda: record(1))
+    assert w.pending and w.seq == 0  # nothing built yet
+    w.append(record(2))  # drains the queue first
+    w.defer(lambda: record(3))
+    w.close()
+    assert [r["n"] for r in records(tmp_path / "a.jsonl")] == [1, 2, 3]
+    assert verify(tmp_path / "a.jsonl") == (3, None)

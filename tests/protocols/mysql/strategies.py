@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import HealthCheck, settings
@@ -43,7 +44,10 @@ from interceptor.protocols.mysql.codec import (
     ServerStatus,
     SSLRequest,
     StmtPrepareOK,
+    encode_binary_row,
+    encode_text_row,
 )
+from interceptor.protocols.mysql.responses import Expect, Kind
 
 C = Capability
 FAST = settings(
@@ -269,3 +273,151 @@ def chunked(data: bytes) -> st.SearchStrategy[list[bytes]]:
         return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
     return st.lists(st.integers(0, len(data)), max_size=8).map(cut)
+
+
+# --- whole responses, each packet with the Kind that ResponseReader must give it ------------------------
+
+Step = tuple[bytes, Kind]
+Exchange = tuple[Expect, int | None, list[Step]]
+"""(what the command expects, the statement it names, the server's packets): a LOCAL_INFILE step means the
+client's upload follows (call ``infile_answered``)."""
+
+S = ServerStatus
+_FLOW = int(S.MORE_RESULTS_EXISTS | S.CURSOR_EXISTS | S.LAST_ROW_SENT)
+
+
+def _status(draw: st.DrawFn, flags: int = 0) -> int:
+    return draw(u16) & ~_FLOW | flags
+
+
+def _ok(draw: st.DrawFn, caps: int, flags: int = 0, eof: bool = False) -> bytes:
+    ok = draw(ok_packets(caps))
+    status = _status(draw, flags)
+    state = ok.session_state if status & S.SESSION_STATE_CHANGED else b""
+    return replace(ok, status=status, session_state=state, eof=eof).encode(caps)
+
+
+def _eof(draw: st.DrawFn, caps: int, flags: int = 0) -> bytes:
+    return EOFPacket(draw(u16), _status(draw, flags)).encode(caps)
+
+
+def _terminator(draw: st.DrawFn, caps: int, flags: int = 0) -> bytes:
+    return _ok(draw, caps, flags, eof=True) if caps & C.DEPRECATE_EOF else _eof(draw, caps, flags)
+
+
+def _err(draw: st.DrawFn, caps: int) -> Step:
+    return draw(err_packets(caps)).encode(caps), Kind.ERR
+
+
+def _defs(draw: st.DrawFn, caps: int, count: int, field_list: bool = False) -> list[ColumnDefinition41]:
+    defs = [draw(column_definitions(caps)) for _ in range(count)]
+    return [replace(d, field_list=field_list, default_value=d.default_value if field_list else None) for d in defs]
+
+
+def _metadata(draw: st.DrawFn, caps: int, defs: list[ColumnDefinition41], eof: bool = True) -> list[Step]:
+    steps = [(ColumnCount(len(defs)).encode(caps), Kind.COLUMN_COUNT)]
+    steps += [(d.encode(caps), Kind.COLUMN) for d in defs]
+    steps[-1] = (steps[-1][0], Kind.COLUMNS_DONE)
+    if eof and not caps & C.DEPRECATE_EOF:  # it may carry MORE_RESULTS_EXISTS (a procedure's result), never a cursor
+        steps.append((_eof(draw, caps, draw(st.sampled_from([0, int(S.MORE_RESULTS_EXISTS)]))), Kind.EOF))
+    return steps
+
+
+def _rows(draw: st.DrawFn, defs: list[ColumnDefinition41], binary: bool) -> list[Step]:
+    rows = []
+    for _ in range(draw(st.integers(0, 4))):
+        if binary:
+            values = [draw(st.none() | binary_value(d.type)) for d in defs]
+            rows.append((encode_binary_row(values, [d.type for d in defs]), Kind.ROW))
+        else:
+            rows.append(
+                (encode_text_row(draw(st.lists(st.none() | blob, min_size=len(defs), max_size=len(defs)))), Kind.ROW)
+            )
+    return rows
+
+
+@st.composite
+def results(draw: st.DrawFn, caps: int, expect: Expect) -> list[Step]:
+    """A COM_QUERY or COM_STMT_EXECUTE response: 1-3 results (OK, result set, LOCAL INFILE), maybe ended by ERR."""
+    binary = expect == Expect.EXECUTE
+    steps: list[Step] = []
+    count = draw(st.integers(1, 3))
+    for index in range(count):
+        flags = 0 if index == count - 1 else int(S.MORE_RESULTS_EXISTS)
+        kind = draw(st.sampled_from(["ok", "set", "set", "err"] + ([] if binary else ["infile"])))
+        if kind == "ok":
+            steps.append((_ok(draw, caps, flags), Kind.OK))
+        elif kind == "infile":
+            steps.append((LocalInfileRequest(draw(text)).encode(), Kind.LOCAL_INFILE))
+            steps.append((_ok(draw, caps, flags), Kind.OK) if draw(st.booleans()) else _err(draw, caps))
+        elif kind == "set":
+            defs = _defs(draw, caps, draw(st.integers(1, 4)))
+            steps += _metadata(draw, caps, defs) + _rows(draw, defs, binary)
+            steps.append((_terminator(draw, caps, flags), Kind.RESULT_END) if draw(st.booleans()) else _err(draw, caps))
+        else:
+            steps.append(_err(draw, caps))
+        if steps[-1][1] == Kind.ERR:
+            break
+    return steps
+
+
+@st.composite
+def cursor_exchanges(draw: st.DrawFn, caps: int) -> list[Exchange]:
+    """A COM_STMT_EXECUTE that opens a cursor, the COM_STMT_FETCHes that read it, and one fetch too many."""
+    statement = draw(u32)
+    defs = _defs(draw, caps, draw(st.integers(1, 3)))
+    opened = _metadata(draw, caps, defs, eof=False)  # the EOF after the columns is the terminator
+    opened.append((_terminator(draw, caps, int(S.CURSOR_EXISTS)), Kind.RESULT_END))
+    exchanges: list[Exchange] = [(Expect.EXECUTE, statement, opened)]
+    fetches = draw(st.integers(1, 3))
+    for index in range(fetches):
+        flags = int(S.LAST_ROW_SENT) if index == fetches - 1 else int(S.CURSOR_EXISTS)
+        steps = [*_rows(draw, defs, True), (_terminator(draw, caps, flags), Kind.RESULT_END)]
+        exchanges.append((Expect.FETCH, statement, steps))
+    exchanges.append((Expect.FETCH, statement, [_err(draw, caps)]))
+    return exchanges
+
+
+@st.composite
+def prepare_responses(draw: st.DrawFn, caps: int) -> list[Step]:
+    if draw(st.integers(0, 5)) == 0:
+        return [_err(draw, caps)]
+    params, columns = draw(st.integers(0, 3)), draw(st.integers(0, 3))
+    steps = [(StmtPrepareOK(draw(u32), columns, params, draw(u16)).encode(caps), Kind.PREPARE_OK)]
+    for count, kind in ((params, Kind.PARAM), (columns, Kind.COLUMN)):
+        steps += [(d.encode(caps), kind) for d in _defs(draw, caps, count)]
+        if count and not caps & C.DEPRECATE_EOF:
+            steps.append((_eof(draw, caps), Kind.EOF))
+    return steps
+
+
+@st.composite
+def exchanges(draw: st.DrawFn, caps: int) -> list[Exchange]:
+    """A conversation: commands and their complete, valid responses under ``caps`` (PROTOCOL_41 assumed)."""
+    out: list[Exchange] = []
+    for _ in range(draw(st.integers(1, 4))):
+        expect = draw(st.sampled_from(Expect))
+        statement = draw(st.none() | u32) if expect == Expect.EXECUTE else None
+        if expect in (Expect.QUERY, Expect.EXECUTE):
+            out.append((expect, statement, draw(results(caps, expect))))
+        elif expect == Expect.FETCH:
+            out += draw(cursor_exchanges(caps))
+        elif expect == Expect.PREPARE:
+            out.append((expect, None, draw(prepare_responses(caps))))
+        elif expect == Expect.FIELD_LIST:
+            steps = [(d.encode(caps), Kind.COLUMN) for d in _defs(draw, caps, draw(st.integers(0, 3)), True)]
+            end = (_terminator(draw, caps), Kind.RESULT_END) if draw(st.booleans()) else _err(draw, caps)
+            out.append((expect, None, [*steps, end]))
+        elif expect == Expect.STATISTICS:
+            stats = st.binary(min_size=1, max_size=40).filter(lambda b: b[0] != 0xFF)
+            out.append((expect, None, [(draw(stats), Kind.STATISTICS) if draw(st.booleans()) else _err(draw, caps)]))
+        elif expect == Expect.SIMPLE:
+            reply = draw(st.sampled_from(["ok", "err", "eof"]))
+            if reply == "ok":
+                step = (_ok(draw, caps, draw(st.sampled_from([0, int(S.MORE_RESULTS_EXISTS)]))), Kind.OK)
+            else:
+                step = _err(draw, caps) if reply == "err" else (_terminator(draw, caps), Kind.OK)
+            out.append((expect, None, [step]))
+        else:
+            out.append((expect, None, []))
+    return out

@@ -1,0 +1,39 @@
+"""Run functions once on the reactor's next pass, however often they are asked for before then.
+
+The record-keeping plugins (audit, recording) queue their lines on the hot path and write them here. A command's
+lines are asked for when it is decided, so they are written on the pass after the relay forwarded the command:
+while the upstream works on it, not while the client waits. Every plugin shares one timer per pass (one
+``callLater`` per query, not one per plugin and line).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.logger import Logger
+
+log = Logger(namespace="interceptor.soon")
+
+_waiting: dict[Any, dict[Callable[[], None], None]] = {}
+
+
+def soon(reactor: Any, fn: Callable[[], None]) -> None:
+    """Run ``fn`` on ``reactor``'s next pass (once, however often it is asked for). Without a reactor (a plugin
+    that was never configured) it runs at once. An exception is logged; it does not stop the others."""
+    if reactor is None:
+        fn()
+        return
+    batch = _waiting.get(reactor)
+    if batch is None:
+        batch = _waiting[reactor] = {}
+        reactor.callLater(0, _run, reactor)
+    batch[fn] = None
+
+
+def _run(reactor: Any) -> None:
+    for fn in _waiting.pop(reactor, {}):
+        try:
+            fn()
+        except Exception:
+            log.failure("deferred call {fn!r} failed", fn=fn)
