@@ -29,7 +29,10 @@ from interceptor.tls import ensure_certificate, server_options
 log = Logger(namespace="interceptor.service")
 
 #: protocol name -> "module:factory class"; each factory is built with the Gateway
-PROTOCOLS = {"postgres": "interceptor.protocols.postgres.client:ClientFactory"}
+PROTOCOLS = {
+    "postgres": "interceptor.protocols.postgres.client:ClientFactory",
+    "mysql": "interceptor.protocols.mysql.client:ClientFactory",
+}
 
 
 class RelayLike(Protocol):

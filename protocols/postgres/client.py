@@ -13,7 +13,6 @@ Order of events for one client:
 
 from __future__ import annotations
 
-import ipaddress
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.protocol import Factory, Protocol
@@ -21,6 +20,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from interceptor.model import Identity
+from interceptor.protocols.flow import Gate, is_loopback
 from interceptor.protocols.postgres import codec
 from interceptor.protocols.postgres.catalog import Catalog
 from interceptor.protocols.postgres.relay import Relay, error_frame
@@ -39,13 +39,6 @@ _FORWARDED = frozenset(
     {"client_encoding", "datestyle", "timezone", "extra_float_digits", "intervalstyle", "search_path"}
 )
 _AUTH_CLEARTEXT = codec.AuthenticationCleartextPassword().encode()
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class ClientProtocol(Protocol):
@@ -268,7 +261,7 @@ class ClientProtocol(Protocol):
             return
         self.relay = relay
         ready.protocol.sink = relay
-        ready.protocol.transport.registerProducer(_Gate(self, "backpressure"), True)
+        ready.protocol.transport.registerProducer(Gate(self, "backpressure"), True)
         self.transport.registerProducer(ready.protocol.transport, True)
         pid, secret = self.gateway.register(relay, ready.key)
         out = [codec.AuthenticationOk().encode()]
@@ -312,23 +305,6 @@ class ClientProtocol(Protocol):
         self.state = CLOSED
         self._cancel_timer()
         self.transport.loseConnection()
-
-
-class _Gate:
-    """Registered as the producer for the upstream's transport: when the upstream's send buffer is full it pauses
-    the client's reading, alongside (not instead of) the other reasons the client may be paused."""
-
-    def __init__(self, client: ClientProtocol, why: str) -> None:
-        self.client, self.why = client, why
-
-    def pauseProducing(self) -> None:
-        self.client.pause(self.why)
-
-    def resumeProducing(self) -> None:
-        self.client.resume(self.why)
-
-    def stopProducing(self) -> None:
-        pass
 
 
 class ClientFactory(Factory):
