@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_HOST = os.environ.get("INTERCEPTOR_TEST_PGHOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("INTERCEPTOR_TEST_PGPORT", "5432"))
 PG_SUPERUSER = os.environ.get("INTERCEPTOR_TEST_PGUSER", "postgres")
+MY_HOST = os.environ.get("INTERCEPTOR_TEST_MYSQL_HOST", "127.0.0.1")
+MY_PORT = int(os.environ.get("INTERCEPTOR_TEST_MYSQL_PORT", "3306"))
+MY_ADMIN = os.environ.get("INTERCEPTOR_TEST_MYSQL_USER", "root")
 HBA_MARK = "# interceptor-tests"
 
 
@@ -94,6 +97,46 @@ def upstream() -> Iterator[Upstream]:
 
 
 @dataclass
+class MyUpstream:
+    """A MariaDB database and a user that logs in with a canary password (mysql_native_password)."""
+
+    user: str
+    database: str
+    password: str
+    host: str = MY_HOST
+    port: int = MY_PORT
+
+
+def my_admin(database: str | None = None) -> Any:
+    import pymysql
+
+    return pymysql.connect(host=MY_HOST, port=MY_PORT, user=MY_ADMIN, database=database, autocommit=True)
+
+
+@pytest.fixture(scope="session")
+def mysql_upstream() -> Iterator[MyUpstream]:
+    try:
+        admin = my_admin()
+    except Exception as e:  # pymysql.err.OperationalError
+        pytest.fail(f"the local MariaDB at {MY_HOST}:{MY_PORT} is not reachable: {e}")
+    tag = secrets.token_hex(4)
+    up = MyUpstream(user=f"icp_my_{tag}", database=f"icp_my_{tag}", password=f"canary-{secrets.token_hex(12)}")
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {up.database}")
+        for host in ("%", "localhost", "127.0.0.1"):
+            cur.execute(f"CREATE USER '{up.user}'@'{host}' IDENTIFIED BY '{up.password}'")
+            cur.execute(f"GRANT ALL ON {up.database}.* TO '{up.user}'@'{host}'")
+    try:
+        yield up
+    finally:
+        with admin.cursor() as cur:
+            for host in ("%", "localhost", "127.0.0.1"):
+                cur.execute(f"DROP USER IF EXISTS '{up.user}'@'{host}'")
+            cur.execute(f"DROP DATABASE IF EXISTS {up.database}")
+        admin.close()
+
+
+@dataclass
 class GatewayProcess:
     """An ``interceptor run`` child process with its own config, data dir and log."""
 
@@ -106,6 +149,7 @@ class GatewayProcess:
     proc: subprocess.Popen[bytes] | None = None
     host: str = "127.0.0.1"
     extra: dict[str, Any] = field(default_factory=dict)
+    mysql_port: int = 0  # the gateway's MySQL listener (0: none)
 
     def start(self, timeout: float = 20.0) -> None:
         self._log = self.log_path.open("ab")
@@ -121,7 +165,8 @@ class GatewayProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                socket.create_connection((self.host, self.port), timeout=0.2).close()
+                for port in (self.port, self.mysql_port) if self.mysql_port else (self.port,):
+                    socket.create_connection((self.host, port), timeout=0.2).close()
                 return
             except OSError:
                 time.sleep(0.05)
@@ -163,6 +208,18 @@ class GatewayProcess:
     def connect(self, identity: str = "bot", connection: str = "app", **kw: Any) -> psycopg.Connection[Any]:
         return psycopg.connect(self.dsn(identity, connection, **kw), autocommit=True)
 
+    def mysql_connect(
+        self, identity: str = "bot", connection: str = "shop", token: str | None = None, **kw: Any
+    ) -> Any:
+        """PyMySQL through the gateway's MySQL listener (plaintext on loopback unless ``ssl`` is given)."""
+        import pymysql
+
+        password = self.tokens[identity] if token is None else token
+        args: dict[str, Any] = {"connect_timeout": 10, "autocommit": True, **kw}
+        return pymysql.connect(
+            host=self.host, port=self.mysql_port, user=identity, password=password, database=connection, **args
+        )
+
 
 def make_gateway(
     tmp: Path,
@@ -171,8 +228,10 @@ def make_gateway(
     connections: list[dict[str, Any]] | None = None,
     plugins: list[str] | None = None,
     extra: dict[str, Any] | None = None,
+    mysql: MyUpstream | None = None,
 ) -> GatewayProcess:
-    """Write a config (two identities with fresh tokens, the SCRAM upstream as ``app``) and return the process."""
+    """Write a config (two identities with fresh tokens, the SCRAM upstream as ``app``; with ``mysql``, a MySQL
+    listener too and that upstream as ``shop``) and return the process."""
     tmp.mkdir(parents=True, exist_ok=True)
     tokens = {"bot": new_token(), "alice": new_token()}
     port = free_port()
@@ -190,8 +249,26 @@ def make_gateway(
                 "policy": "default",
             }
         ]
+    listen = {"postgres": f"127.0.0.1:{port}"}
+    mysql_port = 0
+    if mysql is not None:
+        mysql_port = free_port()
+        listen["mysql"] = f"127.0.0.1:{mysql_port}"
+        conns = [
+            *conns,
+            {
+                "name": "shop",
+                "protocol": "mysql",
+                "upstream": f"{mysql.host}:{mysql.port}",
+                "database": mysql.database,
+                "username": mysql.user,
+                "password": "${ICP_TEST_MYSQL_PASSWORD}",
+                "tls": "prefer",
+                "policy": "default",
+            },
+        ]
     cfg: dict[str, Any] = {
-        "listen": {"postgres": f"127.0.0.1:{port}"},
+        "listen": listen,
         "data_dir": str(tmp / "var"),
         "timeouts": {"connect": "3s", "auth": "10s"},
         "identities": [
@@ -211,7 +288,9 @@ def make_gateway(
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests" / "support"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     if upstream is not None:
         env["ICP_TEST_UPSTREAM_PASSWORD"] = upstream.password
-    return GatewayProcess(path, tmp / "var", port, tokens, env, tmp / "gateway.log")
+    if mysql is not None:
+        env["ICP_TEST_MYSQL_PASSWORD"] = mysql.password
+    return GatewayProcess(path, tmp / "var", port, tokens, env, tmp / "gateway.log", mysql_port=mysql_port)
 
 
 @pytest.fixture(scope="session")
