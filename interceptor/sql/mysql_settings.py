@@ -43,6 +43,13 @@ UNSAFE_MODES = frozenset(
     {"NO_BACKSLASH_ESCAPES", "ANSI_QUOTES", "ANSI", "DB2", "MAXDB", "MSSQL", "ORACLE", "POSTGRESQL"}
 )
 UNSAFE_CHARSETS = frozenset({"big5", "cp932", "sjis", "gbk", "gb18030", "ucs2", "utf16", "utf16le", "utf32"})
+#: The collation ids (the one byte a client names its character set with at login) of those character sets, in
+#: MariaDB 10.11 (``information_schema.COLLATIONS``) and MySQL 8 (gb18030: 248-250). A login with one of them is
+#: refused, as a ``SET NAMES`` of it is.
+UNSAFE_CHARSET_IDS = frozenset(
+    {1, 13, 28, 35, 54, 55, 56, 60, 61, 62, 84, 87, 88, 90, 95, 96, *range(101, 125), *range(128, 152), 159,
+     *range(160, 184), 248, 249, 250}
+)  # fmt: skip
 
 
 def value_problem(name: str, w: Walk, start: int, end: int) -> str | None:

@@ -23,6 +23,7 @@ from twisted.python.failure import Failure
 
 from interceptor.model import Identity
 from interceptor.protocols.flow import Gate, is_loopback
+from interceptor.sql.mysql_settings import UNSAFE_CHARSET_IDS
 
 from .generic import ERRPacket, OKPacket
 from .handshake import HandshakeResponse41, SSLRequest, decode_client_hello
@@ -179,6 +180,13 @@ class ClientProtocol(Protocol):
             raise LoginError(
                 "TLS is required: connect with --ssl (a token is never accepted in clear)", 3159, "HY000"
             )  # ER_SECURE_TRANSPORT_REQUIRED
+        if hello.charset in UNSAFE_CHARSET_IDS:  # the server would read statements differently from the gateway
+            raise LoginError(
+                f"interceptor: character set {hello.charset} is refused (its multibyte characters can hide a"
+                " backslash, so the server would read statements differently from the gateway)",
+                1115,
+                "42000",
+            )  # ER_UNKNOWN_CHARACTER_SET
         self.caps = hello.capabilities & ~int(Capability.SSL)
         self.state = AUTH
         assert self.login is not None
