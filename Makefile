@@ -36,7 +36,11 @@ test: lint typecheck pytest
 bench: setup
 	@command -v pgbouncer >/dev/null || { echo "installing pgbouncer (the benchmark's peer)"; \
 	  apt-get update -qq && apt-get install -y -qq pgbouncer >/dev/null; }
+	@command -v sysbench >/dev/null && command -v mariadb >/dev/null || { \
+	  echo "installing sysbench and the MariaDB client (the MySQL benchmark's tools)"; \
+	  apt-get update -qq && apt-get install -y -qq sysbench mariadb-client >/dev/null; }
 	$(PY) bench/postgres --python $(PY)
+	$(PY) bench/mysql --python $(PY)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

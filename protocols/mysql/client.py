@@ -115,16 +115,21 @@ class ClientProtocol(Protocol):
                 if not data:
                     return
             buf, packets = self.reader.feed_offsets(data)
+            done = 0
             for seq, start, end in packets:
+                if self.state not in (HELLO, AUTH):
+                    break
                 self.seq.check(seq)
                 payload = buf[start + 4 : end]
                 if self.state == HELLO:
                     self._hello(payload, b"")
-                elif self.state == AUTH:
+                else:
                     self._auth(payload)
-                else:  # CHECKING: the client sent its first command right behind its last login packet
-                    self._early.append(buf[start:])
-                    return
+                done = end
+            if self.state == CHECKING and done < len(buf):
+                # the client sent its first command (or the start of it) right behind its last login packet: it
+                # starts a new exchange (sequence id 0) and is the relay's to frame
+                self._early.append(buf[done:])
         except LoginError as e:
             self.fail(ERRPacket(e.errno, e.sqlstate, str(e)))
         except ProtocolError as e:

@@ -16,13 +16,15 @@ waits for its approval) later packets wait in a backlog, so a gateway answer (a 
 
 Upstream → client. Packets are forwarded as their original bytes; a row is decoded only while a plugin
 rewrites or observes results. Binary (prepared-statement) rows are shown to plugins in the text protocol's form,
-so column rules and value detectors work the same for both; a masked value that no longer fits its column's
-binary type (a masked number) becomes NULL. Error messages go through the message rewriter. A server status
-with NO_BACKSLASH_ESCAPES ends the session: the classifier would read later string literals differently.
+so column rules and value detectors work the same for both; a masked value that is no longer a value of its
+column's type (a masked number, in either protocol) becomes NULL. Error messages go through the message
+rewriter. A server status with NO_BACKSLASH_ESCAPES ends the session: the classifier would read later string
+literals differently.
 """
 
 from __future__ import annotations
 
+import re
 import struct
 from collections import deque
 from collections.abc import Sequence
@@ -36,13 +38,13 @@ from interceptor.model import Action, Command, CommandKind, ResultObserver, RowR
 from interceptor.protocols.send import send
 from interceptor.sql import classify_command
 
-from .binary import binary_to_text, text_to_binary
+from .binary import STRING_TYPES, FieldType, binary_to_text, text_to_binary
 from .commands import ComQuery
 from .generic import EOFPacket, ERRPacket, OKPacket
 from .packets import MAX_PAYLOAD, PacketReader, join_payload, split_payload
 from .responses import Expect, Kind, ResponseReader, to_model_columns
 from .results import decode_binary_row, decode_text_row, encode_binary_row, encode_text_row
-from .wire import Capability, CommandByte, ProtocolError, ServerStatus, to_text
+from .wire import Capability, CommandByte, ProtocolError, ServerStatus, to_bytes, to_text
 
 if TYPE_CHECKING:
     from .client import ClientProtocol
@@ -59,10 +61,18 @@ _PLAIN_CMDS: dict[int, Expect] = {
     B.PING: Expect.SIMPLE, B.STATISTICS: Expect.STATISTICS, B.FIELD_LIST: Expect.FIELD_LIST,
     B.RESET_CONNECTION: Expect.SIMPLE, B.SET_OPTION: Expect.SIMPLE,
 }  # fmt: skip
+_DECIMALS = frozenset({FieldType.DECIMAL, FieldType.NEWDECIMAL})
+_FREE_TEXT = STRING_TYPES - _DECIMALS  # any bytes are a value of these (masking may put any text there)
+_DECIMAL = re.compile(rb"-?\d+(\.\d+)?")
 _LAST_PREPARED = 0xFFFFFFFF  # MariaDB: "the statement prepared last"
 ER_UNKNOWN_STMT_HANDLER = 1243
 ER_NOT_SUPPORTED = 1235
 ER_DENIED = 1227  # ER_SPECIFIC_ACCESS_DENIED_ERROR: what a client shows as "access denied"
+#: an approved prepared statement executed a second time (the approval covered one execution)
+ONCE = Verdict.deny(
+    "the approval of this prepared statement covered one execution; prepare it again to ask for another",
+    rule="approval-once",
+)
 
 
 def deny_packet(verdict: Verdict) -> ERRPacket:
@@ -101,13 +111,23 @@ class _Result:
         if new is None:
             return None
         if not self.binary:
-            return encode_text_row(new)
+            types, unsigned = self.types, self.unsigned
+            return encode_text_row([_text_value(v, types[i], unsigned[i]) for i, v in enumerate(new)])
         types, unsigned = self.types, self.unsigned
         return encode_binary_row([_to_binary(v, types[i], unsigned[i]) for i, v in enumerate(new)], types)
 
     def done(self, status: str) -> None:
         for o in self.observers:
             o.done(status, self.count)
+
+
+def _text_value(value: bytes | None, field_type: int, unsigned: bool) -> bytes | None:
+    """A (rewritten) text-protocol value, or None when it is no longer a value of its column's type."""
+    if value is None or field_type in _FREE_TEXT:
+        return value
+    if field_type in _DECIMALS:
+        return value if _DECIMAL.fullmatch(value) else None
+    return value if _to_binary(value, field_type, unsigned) is not None else None
 
 
 def _to_binary(value: bytes | None, field_type: int, unsigned: bool) -> bytes | None:
@@ -120,10 +140,12 @@ def _to_binary(value: bytes | None, field_type: int, unsigned: bool) -> bytes | 
 
 
 class _Statement:
-    __slots__ = ("command",)
+    __slots__ = ("command", "once", "used")
 
-    def __init__(self, command: Command) -> None:
+    def __init__(self, command: Command, once: bool) -> None:
         self.command = command
+        self.once = once  # approved by review: the approval covers one execution
+        self.used = False
 
 
 class Relay:
@@ -148,6 +170,7 @@ class Relay:
         self.infile = False  # forwarding the client's LOCAL INFILE data
         self._last_prepared: int | None = None
         self._holding = False
+        self._approved: dict[int, bool] = {}  # PREPARE commands (by seq) approved by review
         self._backlog: deque[tuple[int, bytes, bytes]] = deque()
         self._seq = 0
         self.closed = False
@@ -234,6 +257,11 @@ class Relay:
             return
         if cmd == B.STMT_CLOSE:
             del self.statements[sid]
+        elif cmd == B.STMT_EXECUTE and found.once:
+            if found.used:
+                self._answer(deny_packet(ONCE))
+                return
+            found.used = True
         expect = _STATEMENT_CMDS[cmd]
         self._forward(found.command, raw, expect, None if cmd == B.STMT_SEND_LONG_DATA else sid)
 
@@ -241,7 +269,7 @@ class Relay:
         conn = self.gateway.config.connections.get(self.session.connection)
         target = (conn.database or conn.name) if conn is not None and name == self.session.connection else name
         command = self._new(CommandKind.QUERY, f"USE `{target.replace('`', '``')}`", init_db=name)
-        raw = split_payload(bytes([B.INIT_DB]) + target.encode(), 0)
+        raw = split_payload(bytes([B.INIT_DB]) + to_bytes(target), 0)
         self._check(command, raw, Expect.SIMPLE)
 
     def _check(self, command: Command, raw: bytes, expect: Expect) -> None:
@@ -263,6 +291,8 @@ class Relay:
                 return
             self.client.resume("hold")
             if verdict.action is Action.ALLOW:
+                if verdict.approved_by is not None and command.kind is CommandKind.PREPARE:
+                    self._approved[command.seq] = True
                 self._forward(command, raw, expect)
             else:
                 self._answer(deny_packet(verdict))
@@ -279,6 +309,8 @@ class Relay:
         self.current = command
         self.responses.start(expect, statement)
         self.busy = expect != Expect.NONE
+        if expect == Expect.FETCH and self.wants and self.responses.columns:
+            self._open(self.responses.columns, True)  # a cursor's rows come without column definitions
         send(self.upstream.transport, raw)
 
     def _answer(self, err: ERRPacket) -> None:
@@ -345,7 +377,8 @@ class Relay:
         elif kind == Kind.PREPARE_OK:
             prepared = responses.prepared
             if prepared is not None and self.current is not None:
-                self.statements[prepared.statement_id] = _Statement(self.current)
+                once = self._approved.pop(self.current.seq, False)
+                self.statements[prepared.statement_id] = _Statement(self.current, once)
                 self._last_prepared = prepared.statement_id
         elif kind == Kind.LOCAL_INFILE:
             self._local_infile()
@@ -411,9 +444,12 @@ class Relay:
         self._end("aborted")
         if err is not None and self.client.transport is not None:
             self.client.transport.write(split_payload(err.encode(self.caps), seq))
-        self.client.transport.loseConnection()
-        if self.upstream.transport is not None:
-            self.upstream.transport.loseConnection()
+        # each leg is the other's registered producer, and a transport does not close while it has one (over TLS
+        # it never does): unregister first, so that both legs really close
+        for transport in (self.client.transport, self.upstream.transport):
+            if transport is not None and transport.connected:
+                transport.unregisterProducer()
+                transport.loseConnection()
         self.gateway.session_ended(self, reason)
 
     def terminate(self, message: str) -> None:

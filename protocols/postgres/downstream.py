@@ -91,7 +91,8 @@ class Downstream:
                 elif t == _ERROR:
                     new = self._error(buf[s + 5 : e])
                 elif t == _ROWDESC:
-                    self._row_description(buf[s + 5 : e])
+                    if self._row_description(buf[s + 5 : e]):
+                        new = b""  # the answer to the relay's own Describe: not the client's
                 elif t in _DONE:
                     self._end(buf[s + 5 : e - 1].decode("utf-8", "replace") if t == ord("C") else "")
                     head = tr.head
@@ -109,7 +110,12 @@ class Downstream:
                     if self.text is not None:
                         new = self._rewrite_text(t, buf[s + 5 : e])
                 elif t == _NO_DATA:
-                    tr.pop(tracker.DESCRIBE_S, tracker.DESCRIBE_P)
+                    done = tr.pop(tracker.DESCRIBE_S, tracker.DESCRIBE_P)
+                    if self.wants:  # described: no rows (so an Execute needs no Describe of the relay's)
+                        cols = tr.statement_columns if done.kind == tracker.DESCRIBE_S else tr.portal_columns
+                        cols[done.name] = ()
+                    if done.internal:
+                        new = b""
                 elif t in _ANSWER:
                     tr.pop(_ANSWER[t])
                 elif t == _CALL_RESULT:
@@ -223,7 +229,8 @@ class Downstream:
         copy = copy_codec(command, copy_format) if copy_format is not None else None
         return ResultStream(rewrite, observers, copy)
 
-    def _row_description(self, body: bytes) -> None:
+    def _row_description(self, body: bytes) -> bool:
+        """Note the columns; True when this answers the relay's own Describe (not to be forwarded)."""
         head = self.tracker.head
         if head is None:
             raise TrackerError("RowDescription with nothing outstanding")
@@ -231,7 +238,7 @@ class Downstream:
             if self.wants:
                 fields = codec.RowDescription.decode(body).fields
                 self.result = self._open(head.command, self._named(fields))
-            return
+            return False
         if head.kind not in (tracker.DESCRIBE_S, tracker.DESCRIBE_P):
             raise TrackerError("RowDescription out of turn")
         if self.wants:
@@ -239,6 +246,7 @@ class Downstream:
             table = self.tracker.statement_columns if head.kind == tracker.DESCRIBE_S else self.tracker.portal_columns
             table[head.name] = fields
         self.tracker.queue.popleft()
+        return bool(head.internal)
 
     def _call_result(self, body: bytes) -> bytes | None:
         """A FunctionCallResponse is a one-value result: it goes through the same rewriters and observers."""
@@ -262,7 +270,7 @@ class Downstream:
         command = self.tracker.command_for_execute(head.name) or Command(
             self.session.id, 0, CommandKind.PREPARE, "<unknown statement>", "postgres"
         )
-        fields = self.tracker.columns_for_execute(head.name)
+        fields = self.tracker.columns_for_execute(head.name) or ()
         return self._open(command, self._named(fields, self.tracker.portal_formats.get(head.name, ())))
 
     def _copy_out(self, body: bytes) -> None:

@@ -39,6 +39,11 @@ _Q, _P, _F, _B, _D, _E, _C, _S, _H, _X = (ord(c) for c in "QPFBDECSHX")
 _COPY_FROM_CLIENT = frozenset(map(ord, "dcf"))
 
 DENIED_SQL = "interceptor_denied"
+#: an approved prepared statement executed a second time (the approval covered one execution)
+ONCE = Verdict.deny(
+    "the approval of this prepared statement covered one execution; prepare it again to ask for another",
+    rule="approval-once",
+)
 
 
 def error_frame(sqlstate: str, message: str, severity: str = "ERROR", detail: str | None = None) -> bytes:
@@ -81,6 +86,7 @@ class Relay:
         self.downstream = Downstream(self, self.pipeline.message_rewriter(session))
         self._seq = 0
         self._holding = False
+        self._once: dict[str, bool] = {}  # statement approved by review -> its one execution has run
         self._backlog: deque[tuple[bytes, list[tuple[int, int, int]], int]] = deque()
         self.closed = False
         self.last_activity = gateway.reactor.seconds()
@@ -118,7 +124,22 @@ class Relay:
                         self.tracker.portal_formats[portal] = codec.Bind.decode(buf[s + 5 : e]).result_formats
                     track(tracker.BIND)
                 elif t == _E:
-                    track(tracker.EXECUTE, None, _cstr(buf, s + 5)[0])
+                    portal = _cstr(buf, s + 5)[0]
+                    if self._once and self._spent(portal):  # refused as a denied Parse is: in order, in step
+                        spent = self.tracker.command_for_execute(portal)
+                        assert spent is not None
+                        out.append(buf[run:s])
+                        out.append(self._denied(_P, "", tracker.PARSE, ONCE, spent))
+                        run = e
+                        continue
+                    if self._wants and self.tracker.columns_for_execute(portal) is None:
+                        if not self.tracker.describing(portal):
+                            # rows whose columns are unknown cannot be masked by column: ask the server first
+                            out.append(buf[run:s])
+                            out.append(codec.Describe(b"P", portal).encode())
+                            run = s
+                            track(tracker.DESCRIBE_P, None, portal, None, True)
+                    track(tracker.EXECUTE, None, portal)
                 elif t == _S:
                     track(tracker.SYNC)
                 elif t == _D:
@@ -139,7 +160,9 @@ class Relay:
                     if verdict.action is Action.ALLOW:
                         track(kind, command, name)
                         if t == _P:
+                            self._once.pop(name, None)
                             self.tracker.statements[name] = command
+                            self.tracker.statement_columns.pop(name, None)  # described again, or not at all
                     else:
                         out.append(buf[run:s])
                         out.append(self._denied(t, name, kind, verdict, command))
@@ -156,6 +179,16 @@ class Relay:
             return
         out.append(buf[run : frames[-1][2]])
         self._write_upstream(out)
+
+    def _spent(self, portal: str) -> bool:
+        """True when ``portal`` runs a statement whose approval was used up (else marks it used now)."""
+        stmt = self.tracker.portals.get(portal)
+        if stmt is None or stmt not in self._once:
+            return False
+        if self._once[stmt]:
+            return True
+        self._once[stmt] = True
+        return False
 
     def _decode_command(self, t: int, body: bytes) -> tuple[Command, int, str]:
         if t == _Q:
@@ -201,6 +234,9 @@ class Relay:
                 self.tracker.push(kind, command, name)
                 if t == _P:
                     self.tracker.statements[name] = command
+                    self.tracker.statement_columns.pop(name, None)
+                    if verdict.approved_by is not None:
+                        self._once[name] = False  # the approval covers one execution of the statement
                 self._write_upstream([buf[s:e]])
             else:
                 self._write_upstream([self._denied(t, name, kind, verdict, command)])

@@ -30,6 +30,7 @@ class Expect:
     command: Command | None = None
     name: str = ""
     denied: Verdict | None = None
+    internal: bool = False  # a message the relay added itself (its answer is not forwarded to the client)
 
 
 @dataclass(slots=True)
@@ -43,8 +44,11 @@ class Tracker:
     portal_columns: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     portal_formats: dict[str, tuple[int, ...]] = field(default_factory=dict)  # portal -> Bind's result formats
 
-    def push(self, kind: int, command: Command | None = None, name: str = "", denied: Verdict | None = None) -> None:
-        self.queue.append(Expect(kind, command, name, denied))
+    def push(
+        self, kind: int, command: Command | None = None, name: str = "", denied: Verdict | None = None,
+        internal: bool = False,
+    ) -> None:  # fmt: skip
+        self.queue.append(Expect(kind, command, name, denied, internal))
 
     @property
     def head(self) -> Expect | None:
@@ -78,9 +82,18 @@ class Tracker:
         stmt = self.portals.get(portal)
         return self.statements.get(stmt) if stmt is not None else None
 
-    def columns_for_execute(self, portal: str) -> tuple[Any, ...]:
+    def columns_for_execute(self, portal: str) -> tuple[Any, ...] | None:
+        """The columns an Execute of ``portal`` returns: from a Describe of the portal or of its statement (``()``
+        when the server said NoData), or None when neither was described."""
         cols = self.portal_columns.get(portal)
         if cols is None:
             stmt = self.portals.get(portal)
-            cols = self.statement_columns.get(stmt, ()) if stmt is not None else ()
+            cols = self.statement_columns.get(stmt) if stmt is not None else None
         return cols
+
+    def describing(self, portal: str) -> bool:
+        """A Describe of ``portal``, or of its statement, is on its way (its answer has not come yet)."""
+        stmt = self.portals.get(portal)
+        return any(
+            (e.kind == DESCRIBE_P and e.name == portal) or (e.kind == DESCRIBE_S and e.name == stmt) for e in self.queue
+        )

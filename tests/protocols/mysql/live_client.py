@@ -42,10 +42,10 @@ WANTED = int(
 
 class Client:
     """Connects and reads the greeting; ``extra`` capabilities (MULTI_STATEMENTS, LOCAL_FILES ...) are asked for
-    on top of ``WANTED`` when the server offers them."""
+    on top of ``WANTED`` when the server offers them. ``host``/``port``: another server (the gateway)."""
 
-    def __init__(self, deprecate_eof: bool = True, extra: int = 0) -> None:
-        self.sock = socket.create_connection((HOST, PORT), timeout=10)
+    def __init__(self, deprecate_eof: bool = True, extra: int = 0, host: str = HOST, port: int = PORT) -> None:
+        self.sock = socket.create_connection((host, port), timeout=10)
         self.reader = PacketReader(1 << 24)
         self.pending: list[Packet] = []
         self.seq = SequenceTracker()

@@ -180,9 +180,22 @@ def test_columns_prefer_the_portal_then_its_statement() -> None:
     assert t.columns_for_execute("p") == stmt_cols
     t.portal_columns["p"] = portal_cols
     assert t.columns_for_execute("p") == portal_cols
-    assert t.columns_for_execute("unknown") == ()
+    assert t.columns_for_execute("unknown") is None  # never described: the relay describes it itself
     t.portals["q"] = "undescribed"
-    assert t.columns_for_execute("q") == ()
+    assert t.columns_for_execute("q") is None
     t.portal_columns["empty"] = ()
     t.portals["empty"] = "s"
     assert t.columns_for_execute("empty") == (), "a portal described as returning no columns is not its statement"
+
+
+def test_describing_sees_a_describe_of_the_portal_or_its_statement_on_its_way() -> None:
+    t = Tracker()
+    t.portals["p"] = "s"
+    assert not t.describing("p")
+    t.push(DESCRIBE_S, None, "s")
+    assert t.describing("p")
+    t.queue.clear()
+    t.push(DESCRIBE_P, None, "other")
+    assert not t.describing("p")
+    t.push(DESCRIBE_P, None, "p")
+    assert t.describing("p")
