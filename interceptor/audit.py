@@ -41,8 +41,22 @@ else:  # pragma: no cover - CPython always has the C encoder; PyPy does not
         return _canonical(record)
 
 
+# A text that is not valid Unicode (a lone surrogate: a client's bytes that were not UTF-8, kept losslessly)
+# cannot be written as UTF-8; such a record is encoded with every non-ASCII character escaped instead, the one
+# canonical form json.loads reads back exactly. Both the writer and the verifier fall back to it the same way.
+_canonical_ascii = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode
+
+
+def _body(prev: str, body: str, record: dict[str, Any]) -> tuple[str, bytes]:
+    try:
+        return body, (prev + body).encode()
+    except UnicodeEncodeError:
+        body = _canonical_ascii(record)
+        return body, (prev + body).encode()
+
+
 def _digest(prev: str, record: dict[str, Any]) -> str:
-    return hashlib.sha256((prev + _canonical(record)).encode()).hexdigest()
+    return hashlib.sha256(_body(prev, _canonical(record), record)[1]).hexdigest()
 
 
 class ChainWriter:
@@ -82,8 +96,9 @@ class ChainWriter:
         """Serialised once: the canonical body is hashed, and the line is that body with ``hash`` added last
         (the verifier removes ``hash`` and re-serialises canonically, which gives the same body back)."""
         self.seq += 1
-        body = _write_canonical({"seq": self.seq, **record, "prev": self.prev})
-        self.prev = hashlib.sha256((self.prev + body).encode()).hexdigest()
+        full = {"seq": self.seq, **record, "prev": self.prev}
+        body, data = _body(self.prev, _write_canonical(full), full)
+        self.prev = hashlib.sha256(data).hexdigest()
         self._file.write(f'{body[:-1]},"hash":"{self.prev}"}}\n')
         self._dirty = True
         return self.prev

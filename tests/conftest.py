@@ -211,7 +211,8 @@ class GatewayProcess:
     def mysql_connect(
         self, identity: str = "bot", connection: str = "shop", token: str | None = None, **kw: Any
     ) -> Any:
-        """PyMySQL through the gateway's MySQL listener (plaintext on loopback unless ``ssl`` is given)."""
+        """PyMySQL through the gateway's MySQL listener. PyMySQL (1.1.1+) prefers TLS when it is offered: pass
+        ``ssl_disabled=True`` for plaintext on loopback."""
         import pymysql
 
         password = self.tokens[identity] if token is None else token

@@ -21,9 +21,9 @@ a comment. Re-rendering our tokens for it would still cost about 180 µs to lex 
 for keyword tables this module already has. So the lexer here is the only reader of the text.
 
 ``detail``: ``parser_state`` (why a SET changes how the server reads later statements: the blocking plugin refuses
-it), ``load_data`` (``{"local": bool}``: whether a LOAD DATA in the text is LOCAL, so the MySQL relay may answer
-the server's file request), ``dynamic`` (True: SQL the gateway cannot read will run: ``EXECUTE s``, ``PREPARE s
-FROM @v``).
+it), ``load_data`` (``{"local": bool, "files": (...)}``: whether a LOAD DATA in the text is LOCAL, and the client
+files it names, so the MySQL relay passes the server's request for exactly those files), ``dynamic`` (True: SQL
+the gateway cannot read will run: ``EXECUTE s``, ``PREPARE s FROM @v``).
 
 Caching (the shape layer of :mod:`interceptor.sql`): the shape is the token stream with every string and integer
 literal blanked. Whitespace, comments and executable-comment markers are already gone, keywords are folded, names
@@ -84,7 +84,7 @@ def classify(text: str) -> tuple[Classification, bool]:
     if r.parser_state:
         detail["parser_state"] = "; ".join(r.parser_state)
     if r.loads:
-        detail["load_data"] = {"local": any(r.loads)}
+        detail["load_data"] = {"local": any(r.loads), "files": tuple(r.files)}
     if r.dynamic:
         detail["dynamic"] = True
     result = Classification(

@@ -144,7 +144,13 @@ def _load(w: Walk, i: int, end: int) -> None:
     w.add("copy_from", "file_read")
     if "replace" in head:
         w.add("delete")
-    w.result.loads.append("local" in head)
+    local = "local" in head
+    w.result.loads.append(local)
+    if local:  # the file the statement names: the only one the relay lets the server ask the client for
+        at = w.find(i + 1, into, frozenset({"infile"})) + 1
+        if at < into and w.toks[at].kind == STR:
+            w.result.files.append(string_value(w.toks[at].value))
+            w.result.constants = True  # the result names a constant: not shared by statements of its shape
     j = into + 1
     if w.word(j) == "table":
         j += 1

@@ -51,7 +51,9 @@ _NAMES = (WORD, QID)
 class Result:
     """What a statement text does, gathered by its walks."""
 
-    __slots__ = ("constants", "dynamic", "effects", "functions", "loads", "parser_state", "reasons", "tables")
+    __slots__ = (
+        "constants", "dynamic", "effects", "files", "functions", "loads", "parser_state", "reasons", "tables",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.effects: set[str] = set()
@@ -60,6 +62,7 @@ class Result:
         self.reasons: list[str] = []
         self.parser_state: list[str] = []
         self.loads: list[bool] = []  # LOAD DATA statements: LOCAL or not
+        self.files: list[str] = []  # the client files LOAD DATA LOCAL statements name
         self.dynamic = False  # SQL text the gateway cannot read will run (EXECUTE, PREPARE FROM @var)
         self.constants = False  # the result depends on a constant's value (see interceptor.sql)
 

@@ -12,7 +12,8 @@ waits for its approval) later packets wait in a backlog, so a gateway answer (a 
 * COM_INIT_DB is checked as ``USE `db```; the connection's own name stands for its upstream database.
 * COM_CHANGE_USER is refused (reconnect as the other identity); so is every command the gateway does not know.
 * LOAD DATA LOCAL: the server's file request reaches the client only when the allowed statement is a LOAD DATA
-  LOCAL; any other file request ends the session (a server must not read a client's files uninvited).
+  LOCAL that names that very file; any other request ends the session (a server must not read a client's files
+  uninvited, nor swap the file the client named for another).
 
 Upstream → client. Packets are forwarded as their original bytes; a row is decoded only while a plugin
 rewrites or observes results. Binary (prepared-statement) rows are shown to plugins in the text protocol's form,
@@ -43,7 +44,7 @@ from .commands import ComQuery
 from .generic import EOFPacket, ERRPacket, OKPacket
 from .packets import MAX_PAYLOAD, PacketReader, join_payload, split_payload
 from .responses import Expect, Kind, ResponseReader, to_model_columns
-from .results import decode_binary_row, decode_text_row, encode_binary_row, encode_text_row
+from .results import LocalInfileRequest, decode_binary_row, decode_text_row, encode_binary_row, encode_text_row
 from .wire import Capability, CommandByte, ProtocolError, ServerStatus, to_bytes, to_text
 
 if TYPE_CHECKING:
@@ -415,9 +416,11 @@ class Relay:
 
     def _local_infile(self) -> None:
         command = self.current
-        detail = classify_command(command).detail if command is not None else {}
-        if not (detail.get("load_data") or {}).get("local"):
-            raise ProtocolError("the server asked for a client file the statement did not name (LOAD DATA LOCAL)")
+        load = (classify_command(command).detail.get("load_data") if command is not None else None) or {}
+        asked = self.responses.last
+        name = asked.filename if isinstance(asked, LocalInfileRequest) else None
+        if not load.get("local") or name not in load.get("files", ()):
+            raise ProtocolError(f"the server asked for a client file the statement did not name: {name!r}")
         self.infile = True
 
     # -- endings -----------------------------------------------------------------------------------------------

@@ -299,9 +299,12 @@ class Relay:
         self.closed = True
         if to_client is not None and self.client.transport is not None:
             self.client.transport.write(to_client)
-        self.client.transport.loseConnection()
-        if self.upstream.transport is not None:
-            self.upstream.transport.loseConnection()
+        # each leg is the other's registered producer, and a transport does not close while it has one (over TLS
+        # it never does): unregister first, so that both legs really close
+        for transport in (self.client.transport, self.upstream.transport):
+            if transport is not None and transport.connected:
+                transport.unregisterProducer()
+                transport.loseConnection()
         self.gateway.session_ended(self, reason)
 
     def terminate(self, message: str) -> None:

@@ -202,3 +202,18 @@ def test_queued_records_keep_their_order_and_chain(tmp_path: Path) -> None:
     w.close()
     assert [r["n"] for r in records(tmp_path / "a.jsonl")] == [1, 2, 3]
     assert verify(tmp_path / "a.jsonl") == (3, None)
+
+
+def test_text_that_is_not_unicode_is_written_and_verifies(tmp_path: Path) -> None:
+    """A client's non-UTF-8 bytes reach the command text as lone surrogates; the line must still be written (a
+    failing audit write denies every session's commands) and keep them exactly."""
+    w = ChainWriter(tmp_path / "a.jsonl")
+    w.append({"text": "select 'caf\udce9'", "n": 1})
+    w.append({"text": "select 'café'", "n": 2})
+    w.close()
+    assert verify(tmp_path / "a.jsonl") == (2, None)
+    assert [r["text"] for r in records(tmp_path / "a.jsonl")] == ["select 'caf\udce9'", "select 'café'"]
+    lines = (tmp_path / "a.jsonl").read_bytes().splitlines()
+    lines[0] = lines[0].replace(b"udce9", b"udce8")
+    (tmp_path / "a.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    assert verify(tmp_path / "a.jsonl")[1] is not None

@@ -260,8 +260,14 @@ def test_statement_counts() -> None:
 
 
 def test_detail() -> None:
-    assert classify("LOAD DATA LOCAL INFILE 'x' INTO TABLE t", "mysql").detail["load_data"] == {"local": True}
-    assert classify("LOAD DATA INFILE 'x' INTO TABLE t", "mysql").detail["load_data"] == {"local": False}
+    local = {"local": True, "files": ("x",)}
+    assert classify("LOAD DATA LOCAL INFILE 'x' INTO TABLE t", "mysql").detail["load_data"] == local
+    assert classify("LOAD DATA INFILE 'x' INTO TABLE t", "mysql").detail["load_data"] == {"local": False, "files": ()}
+    # the file name is a constant the result depends on: a statement of the same shape must not reuse it
+    other = classify("LOAD DATA LOCAL INFILE '/etc/passwd' INTO TABLE t", "mysql").detail["load_data"]
+    assert other == {"local": True, "files": ("/etc/passwd",)}
+    escaped = classify("LOAD DATA LOCAL INFILE 'it''s\\n.csv' INTO TABLE t", "mysql").detail["load_data"]
+    assert escaped["files"] == ("it's\n.csv",)  # MySQL's escapes: \\n is a newline
     assert classify("EXECUTE s", "mysql").detail["dynamic"] is True
     assert classify("PREPARE s FROM @v", "mysql").detail["dynamic"] is True
     assert "dynamic" not in classify("PREPARE s FROM 'SELECT 1'", "mysql").detail

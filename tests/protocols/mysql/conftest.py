@@ -1,7 +1,8 @@
 """One MySQL gateway for the whole session, with the test plugins, in front of the real MariaDB and a few special
 upstreams: ``shop`` (policy ``default``: unknown statements allowed), ``nofiles`` (the same database, a policy
 that blocks file reads), ``dba_only`` (only alice may use it), ``trap`` (a listener that counts connections),
-``down`` (nothing listens), ``pgonly`` (a PostgreSQL connection, at the trap) and ``spy`` (a fake server that records the gateway's login, see gateway_kit)."""
+``down`` (nothing listens), ``pgonly`` (a PostgreSQL connection, at the trap) and ``spy`` (a fake server that
+records the gateway's login, see gateway_kit)."""
 
 from __future__ import annotations
 

@@ -185,6 +185,7 @@ def test_plaintext_login_off_loopback_is_refused(remote: GatewayProcess) -> None
 
 
 def test_tls_login_off_loopback_works(remote: GatewayProcess, mysql_upstream: MyUpstream) -> None:
-    with remote.mysql_connect(ssl={"check_hostname": False, "verify_mode": ssl.CERT_NONE}) as conn, conn.cursor() as cur:
+    no_verify = {"check_hostname": False, "verify_mode": ssl.CERT_NONE}
+    with remote.mysql_connect(ssl=no_verify) as conn, conn.cursor() as cur:
         cur.execute("SELECT CURRENT_USER()")
         assert cur.fetchone()[0].split("@")[0] == mysql_upstream.user
