@@ -235,6 +235,7 @@ class Relay:
                     self.statements.clear()
                 self._forward(None, raw, _PLAIN_CMDS[cmd])
             elif cmd == B.QUIT:
+                send(self.upstream.transport, raw)  # the server ends the session cleanly (not "aborted")
                 self.close("client quit", None, 0)
             elif cmd == B.CHANGE_USER:
                 self._answer(ERRPacket(ER_NOT_SUPPORTED, "42000", "interceptor: COM_CHANGE_USER is not supported;"

@@ -189,3 +189,12 @@ def test_tls_login_off_loopback_works(remote: GatewayProcess, mysql_upstream: My
     with remote.mysql_connect(ssl=no_verify) as conn, conn.cursor() as cur:
         cur.execute("SELECT CURRENT_USER()")
         assert cur.fetchone()[0].split("@")[0] == mysql_upstream.user
+
+
+def test_client_quit_is_passed_on_so_the_server_does_not_log_an_aborted_session(mysql_gateway: MyGateway) -> None:
+    gw, spy = mysql_gateway.gw, mysql_gateway.spy
+    conn = gw.mysql_connect("alice", connection="spy", ssl_disabled=True)
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1")
+    conn.close()  # COM_QUIT: payload 0x01, sequence id 0
+    wait_for(lambda: bytes(spy.received).endswith(b"\x01\x00\x00\x00\x01"))
