@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from OpenSSL import SSL
 from twisted.internet import ssl
 from twisted.logger import Logger
 
@@ -62,11 +63,21 @@ def server_options(cert: Path, key: Path) -> Any:
     """Twisted TLS options for the client-facing side (TLS 1.2 or newer)."""
     pem = cert.read_bytes() + b"\n" + key.read_bytes()
     private = ssl.PrivateCertificate.loadPEM(pem)
-    return ssl.CertificateOptions(
+    options = ssl.CertificateOptions(
         privateKey=private.privateKey.original,
         certificate=private.original,
         raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
     )
+    # Twisted always installs an ALPN callback, and with no protocols of its own it answers a client that offers
+    # ALPN (libpq 17 and newer offer "postgresql") with an empty choice, which OpenSSL turns into an "internal
+    # error" alert: the handshake fails. Ours picks "postgresql" when offered, as PostgreSQL 17 does, and
+    # otherwise goes on without ALPN. The options build their context once; this is that context.
+    options.getContext().set_alpn_select_callback(_alpn_select)
+    return options
+
+
+def _alpn_select(conn: Any, offered: list[bytes]) -> Any:
+    return b"postgresql" if b"postgresql" in offered else SSL.NO_OVERLAPPING_PROTOCOLS
 
 
 def upstream_options(mode: str, host: str, ca: Path | None = None) -> Any:

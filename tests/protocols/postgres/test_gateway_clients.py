@@ -35,6 +35,20 @@ def test_psql_query_over_tls(gateway: GatewayProcess, upstream: Upstream) -> Non
     assert r.returncode == 0, r.stderr
 
 
+def test_psycopg_over_tls_with_alpn(gateway: GatewayProcess) -> None:
+    """psycopg's libpq (17 and newer) offers ALPN "postgresql"; Twisted's own ALPN callback used to answer that
+    with an internal-error alert, so every psycopg TLS login failed."""
+    with psycopg.connect(gateway.dsn(sslmode="require"), autocommit=True) as c:
+        assert c.pgconn.ssl_in_use
+        assert c.execute("select 1").fetchone() == (1,)
+    openssl = need("openssl")
+    r = subprocess.run(
+        [openssl, "s_client", "-starttls", "postgres", "-connect", f"127.0.0.1:{gateway.port}", "-alpn", "postgresql"],
+        input="", capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert "ALPN protocol: postgresql" in r.stdout, r.stdout + r.stderr
+
+
 def test_application_name_names_identity_and_session(gateway: GatewayProcess) -> None:
     with gateway.connect("alice", application_name="myapp") as c:
         name = c.execute("select application_name from pg_stat_activity where pid = pg_backend_pid()").fetchone()[0]
