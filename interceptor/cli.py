@@ -41,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.add_argument("--dir", default=".interceptor-demo", help="where the demo keeps its files (default: %(default)s)")
     p.add_argument("--port", type=int, default=15432, help="gateway port for PostgreSQL (default: %(default)s)")
+    p.add_argument(
+        "--mysql-port",
+        type=int,
+        default=13306,
+        help="gateway port for MySQL, if MariaDB is local (default: %(default)s)",
+    )
     p.add_argument("--setup-only", action="store_true", help="seed and write the config, then exit")
 
     token = sub.add_parser("token", help="gateway tokens")

@@ -2,7 +2,8 @@
 
 It finds the local PostgreSQL (or, when PostgreSQL's binaries are installed but no server answers, starts a
 throwaway cluster with initdb), seeds a demo database with sample customer data, writes a config with a demo
-token, prints the psql line to try, and runs the gateway in the foreground.
+token, prints the psql line to try, and runs the gateway in the foreground. When a local MariaDB/MySQL answers
+the ``mariadb`` client as root, it is seeded the same way and served too (connection ``demo_mysql``).
 """
 
 from __future__ import annotations
@@ -78,6 +79,36 @@ def _throwaway_cluster(port: int) -> tuple[str, int, str]:
     return "127.0.0.1", port, user
 
 
+MY_SEED = f"""
+create database if not exists {DEMO_DB};
+create table if not exists {DEMO_DB}.customers (
+    id int primary key, name text not null, email text, ssn text, card_number text, city text);
+insert ignore into {DEMO_DB}.customers values
+    (1, 'Ada Lovelace', 'ada@example.com', '123-45-6789', '4111111111111111', 'London'),
+    (2, 'Alan Turing', 'alan@example.org', '987-65-4321', '5500005555555559', 'Wilmslow'),
+    (3, 'Grace Hopper', 'grace@example.net', '078-05-1120', '340000000000009', 'Arlington'),
+    (4, 'Edsger Dijkstra', 'edsger@example.nl', '219-09-9999', '6011000000000004', 'Nuenen');
+"""
+
+
+def _mysql_demo(password: str) -> bool:
+    """Seed the local MariaDB/MySQL (as root, through the ``mariadb`` client) if there is one; True if done."""
+    client = shutil.which("mariadb") or shutil.which("mysql")
+    if client is None:
+        return False
+    users = "".join(
+        f"create user if not exists '{DEMO_ROLE}'@'{h}' identified by '{password}';"
+        f"alter user '{DEMO_ROLE}'@'{h}' identified by '{password}';"
+        f"grant select, insert, update, delete on {DEMO_DB}.* to '{DEMO_ROLE}'@'{h}';"
+        for h in ("127.0.0.1", "localhost")
+    )
+    try:  # the SQL (with the password) goes on stdin, never in argv
+        done = subprocess.run([client, "-uroot"], input=MY_SEED + users, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
 def run_demo(args: argparse.Namespace) -> int:
     demo = Path(args.dir).resolve()
     demo.mkdir(parents=True, exist_ok=True)
@@ -102,6 +133,8 @@ def run_demo(args: argparse.Namespace) -> int:
         _psql(host, port, superuser, "postgres", f"create database {DEMO_DB}")
     _psql(host, port, superuser, DEMO_DB, SEED)
 
+    mysql = _mysql_demo(password)
+
     token_file = demo / "demo.token"
     if not token_file.exists():
         token_file.touch(mode=0o600)
@@ -110,7 +143,7 @@ def run_demo(args: argparse.Namespace) -> int:
     config = demo / "interceptor.yaml"
     config.write_text(
         f"""# written by `interceptor demo`; see docs/configuration.md
-listen: {{postgres: 127.0.0.1:{args.port}}}
+listen: {{postgres: 127.0.0.1:{args.port}{f", mysql: 127.0.0.1:{args.mysql_port}" if mysql else ""}}}
 data_dir: {demo / "var"}
 identities:
   - {{name: demo, kind: agent, groups: [agents], token_hash: "{hash_token(token, 10)}"}}
@@ -123,7 +156,7 @@ connections:
     password: file:upstream.password
     tls: prefer
     policy: agents
-policies:
+{MYSQL_CONNECTION.format(db=DEMO_DB, role=DEMO_ROLE) if mysql else ""}policies:
   agents:
     unknown: deny
     allow_effects: [select, show, explain, set, transaction]
@@ -147,12 +180,25 @@ log: {{level: info, format: text}}
     print(f"  PGPASSWORD={token} psql 'host=127.0.0.1 port={args.port} user=demo dbname=demo sslmode=require'")
     print("  then: select * from customers;       -- cards, SSNs and emails come back masked")
     print("        drop table customers;          -- refused by the policy, the table stays")
+    if mysql:
+        print(f"  or: mariadb -h 127.0.0.1 -P {args.mysql_port} -u demo -p{token} --ssl demo_mysql")
     print(f"  afterwards: interceptor sessions -c {config}   (and: replay ID, audit verify)\n")
     if args.setup_only:
         return 0
     from interceptor.service import serve
 
     return serve(config)
+
+
+MYSQL_CONNECTION = """  - name: demo_mysql
+    protocol: mysql
+    upstream: 127.0.0.1:3306
+    database: {db}
+    username: {role}
+    password: file:upstream.password
+    tls: prefer
+    policy: agents
+"""
 
 
 def _psql_value(host: str, port: int, user: str, sql: str) -> str:

@@ -157,11 +157,17 @@ def test_demo_setup_only(tmp_path: Path) -> None:
         pytest.fail("psql is not installed")
     demo = tmp_path / "demo"
     out = subprocess.run(
-        [sys.executable, "-m", "interceptor.cli", "demo", "--setup-only", "--dir", str(demo), "--port", "25432"],
+        [sys.executable, "-m", "interceptor.cli", "demo", "--setup-only", "--dir", str(demo), "--port", "25432",
+         "--mysql-port", "23306"],
         capture_output=True, text=True, check=False, cwd=str(ROOT), timeout=120,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "psql 'host=127.0.0.1 port=25432 user=demo dbname=demo sslmode=require'" in out.stdout
+    # this machine has a local MariaDB: the demo seeds it too and serves it as demo_mysql
+    assert "mariadb -h 127.0.0.1 -P 23306 -u demo" in out.stdout and "demo_mysql" in out.stdout
+    config = (demo / "interceptor.yaml").read_text()
+    assert "mysql: 127.0.0.1:23306" in config and "protocol: mysql" in config
+    assert "password:" not in out.stdout and "identified by" not in out.stdout.lower()
     check = subprocess.run(
         [sys.executable, "-m", "interceptor.cli", "check", "-c", str(demo / "interceptor.yaml")],
         capture_output=True, text=True, check=False,
