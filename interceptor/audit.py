@@ -1,9 +1,12 @@
 """Append-only, hash-chained JSONL files: the writer and the verifier.
 
-Each line is a JSON object with ``seq``, ``prev`` (the previous line's hash) and ``hash``, where
-``hash = sha256(prev + canonical JSON of the line without "hash")``. Changing, removing, reordering or inserting
-a line breaks the chain at that line, and :func:`verify` names it. The writer buffers lines and flushes (with
-fsync) on a timer and on :meth:`ChainWriter.flush`, so a command costs one ``json.dumps`` and one SHA-256.
+Each line is a JSON object that begins with ``seq``, ends with ``prev`` (the previous line's hash) and ``hash``,
+and ``hash = sha256(prev + the line as written, up to ``,"hash"``, closed with "}")``: the bytes are hashed as
+they are, so the verifier never re-serialises, and any change to a byte of the line breaks its hash. (Lines
+written before this rule were canonical JSON, with sorted keys; hashing their bytes gives the same digest, so old
+chains still verify.) Changing, removing, reordering or inserting a line breaks the chain at that line, and
+:func:`verify` names it. The writer buffers lines and flushes (with fsync) on a timer and on
+:meth:`ChainWriter.flush`, so a line costs one JSON encoding and one SHA-256.
 
 On the hot path even that is put off: :meth:`ChainWriter.defer` queues a function that builds the record, and
 :meth:`ChainWriter.drain` (which the plugins run on the reactor's next pass, after the client's answer has been
@@ -16,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,39 +28,47 @@ from typing import Any
 GENESIS = "0" * 64
 
 
-_canonical_encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-_canonical = _canonical_encoder.encode
-# The writer's copy of the same encoding, calling the C encoder directly (as JSONEncoder.encode does for a dict,
-# less its per-call set-up, which is a third of the time for a line). Lines it writes are checked with
-# ``_canonical`` by ``verify``; tests/interceptor/test_audit.py holds the two to the same output.
+# The writer's JSON: compact, keys in the record's own order, calling the C encoder directly (JSONEncoder.encode's
+# per-call set-up is a third of the time for a line). Non-ASCII text is written as it is (UTF-8).
 _c_encoder = getattr(json.encoder, "c_make_encoder", None)
 if _c_encoder is not None:
-    _iterencode = _c_encoder(None, None, json.encoder.encode_basestring, None, ":", ",", True, False, True)
+    _iterencode = _c_encoder(None, None, json.encoder.encode_basestring, None, ":", ",", False, False, True)
 
-    def _write_canonical(record: dict[str, Any]) -> str:
+    def _encode(record: dict[str, Any]) -> str:
         return "".join(_iterencode(record, 0))
 else:  # pragma: no cover - CPython always has the C encoder; PyPy does not
+    _plain = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
-    def _write_canonical(record: dict[str, Any]) -> str:
-        return _canonical(record)
+    def _encode(record: dict[str, Any]) -> str:
+        return _plain.encode(record)
 
 
 # A text that is not valid Unicode (a lone surrogate: a client's bytes that were not UTF-8, kept losslessly)
-# cannot be written as UTF-8; such a record is encoded with every non-ASCII character escaped instead, the one
-# canonical form json.loads reads back exactly. Both the writer and the verifier fall back to it the same way.
-_canonical_ascii = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode
+# cannot be written as UTF-8; such a record is written with every non-ASCII character escaped instead, which
+# json.loads reads back exactly.
+_encode_ascii = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
+_RESERVED = ("seq", "prev", "hash")
+_SUFFIX = re.compile(rb',"hash":"([0-9a-f]{64})"\}\r?\n?$')
 
 
-def _body(prev: str, body: str, record: dict[str, Any]) -> tuple[str, bytes]:
+def _line_body(seq: int, record: dict[str, Any], prev: str, encode: Callable[[dict[str, Any]], str]) -> str:
+    inner = encode(record)[1:-1]
+    return f'{{"seq":{seq},{inner},"prev":"{prev}"}}' if inner else f'{{"seq":{seq},"prev":"{prev}"}}'
+
+
+def chain_line(seq: int, record: dict[str, Any], prev: str) -> tuple[str, str]:
+    """The chained line (newline included) for ``record`` as line ``seq`` after the hash ``prev``, and its hash.
+    Serialised once; the hash is taken over the line's bytes as written (without ``hash``)."""
+    if any(k in record for k in _RESERVED):
+        raise ValueError(f"a chained record may not set {', '.join(k for k in _RESERVED if k in record)}")
+    body = _line_body(seq, record, prev, _encode)
     try:
-        return body, (prev + body).encode()
+        data = body.encode()
     except UnicodeEncodeError:
-        body = _canonical_ascii(record)
-        return body, (prev + body).encode()
-
-
-def _digest(prev: str, record: dict[str, Any]) -> str:
-    return hashlib.sha256(_body(prev, _canonical(record), record)[1]).hexdigest()
+        body = _line_body(seq, record, prev, _encode_ascii)
+        data = body.encode()
+    digest = hashlib.sha256(prev.encode() + data).hexdigest()
+    return f'{body[:-1]},"hash":"{digest}"}}\n', digest
 
 
 class ChainWriter:
@@ -93,13 +105,9 @@ class ChainWriter:
         return self._append(record)
 
     def _append(self, record: dict[str, Any]) -> str:
-        """Serialised once: the canonical body is hashed, and the line is that body with ``hash`` added last
-        (the verifier removes ``hash`` and re-serialises canonically, which gives the same body back)."""
         self.seq += 1
-        full = {"seq": self.seq, **record, "prev": self.prev}
-        body, data = _body(self.prev, _write_canonical(full), full)
-        self.prev = hashlib.sha256(data).hexdigest()
-        self._file.write(f'{body[:-1]},"hash":"{self.prev}"}}\n')
+        line, self.prev = chain_line(self.seq, record, self.prev)
+        self._file.write(line)
         self._dirty = True
         return self.prev
 
@@ -175,7 +183,12 @@ def verify(path: Path, check: LineCheck | None = None) -> tuple[int, ChainProble
                 return n, ChainProblem(n, "does not follow the line before it (a line was removed or reordered)")
             if record.get("seq") != seq + 1:
                 return n, ChainProblem(n, f"sequence number {record.get('seq')} where {seq + 1} was due")
-            if _digest(prev, record) != claimed:
+            found = _SUFFIX.search(raw)  # the hash is over the bytes before it, so it must end the line
+            if (
+                found is None
+                or claimed != found.group(1).decode()
+                or hashlib.sha256(prev.encode() + raw[: found.start()] + b"}").hexdigest() != claimed
+            ):
                 return n, ChainProblem(n, "content does not match its hash (the line was changed)")
             if check is not None and (message := check(n, record)) is not None:
                 return n, ChainProblem(n, message)

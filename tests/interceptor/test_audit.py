@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from pathlib import Path
@@ -177,6 +178,7 @@ def test_any_single_byte_change_is_found_at_its_line(
     assert problem.line == k + 1
 
 
+_names = itertools.count()
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
@@ -184,13 +186,44 @@ _JSON = st.recursive(
 )
 
 
-@given(st.dictionaries(st.text(max_size=8), _JSON, max_size=6))
-def test_the_writer_encodes_exactly_as_the_verifier_does(record: dict[str, object]) -> None:
-    """The writer calls the C encoder directly for speed; the verifier re-encodes with JSONEncoder. Any
-    difference (key order, floats, non-ASCII text, NaN) would make every line of a valid chain look changed."""
-    from interceptor.audit import _canonical, _write_canonical
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.dictionaries(st.text(max_size=8).filter(lambda k: k not in ("seq", "prev", "hash")), _JSON,
+                                max_size=6), min_size=1, max_size=4))  # fmt: skip
+def test_any_records_are_written_verified_and_read_back(tmp_path: Path, batch: list[dict[str, object]]) -> None:
+    """The hash is taken over the line as written: whatever the values (floats, NaN, non-ASCII, surrogates,
+    nesting), the chain verifies and every record reads back as it was given."""
+    path = tmp_path / f"h{next(_names)}.jsonl"
+    w = ChainWriter(path)
+    for record in batch:
+        w.append(record)
+    w.close()
+    assert verify(path) == (len(batch), None)
+    back = [{k: v for k, v in r.items() if k not in ("seq", "prev", "hash")} for r in records(path)]
+    assert json.dumps(back) == json.dumps(batch)  # as JSON: NaN never equals itself
 
-    assert _write_canonical(record) == _canonical(record)
+
+def test_lines_of_the_old_canonical_form_still_verify(tmp_path: Path) -> None:
+    """Chains written before lines were hashed as written (sorted keys, canonical JSON) keep verifying."""
+    prev, lines = GENESIS, []
+    for i in range(3):
+        rec = {"seq": i + 1, "text": f"select {i} ✓", "prev": prev}
+        body = json.dumps(rec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        digest = hashlib.sha256((prev + body).encode()).hexdigest()
+        lines.append(f'{body[:-1]},"hash":"{digest}"}}')
+        prev = digest
+    (tmp_path / "old.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert verify(tmp_path / "old.jsonl") == (3, None)
+    w = ChainWriter(tmp_path / "old.jsonl")  # and a new writer continues the old chain
+    w.append({"text": "new"})
+    w.close()
+    assert verify(tmp_path / "old.jsonl") == (4, None)
+
+
+def test_a_record_may_not_set_the_chain_fields(tmp_path: Path) -> None:
+    w = ChainWriter(tmp_path / "a.jsonl")
+    with pytest.raises(ValueError, match="may not set seq"):
+        w.append({"seq": 9})
+    w.close()
 
 
 def test_queued_records_keep_their_order_and_chain(tmp_path: Path) -> None:

@@ -232,16 +232,16 @@ def test_lines_removed_before_the_end_line_are_detected(tmp_path: Path) -> None:
 
 
 def test_a_forged_end_line_after_a_cut_is_caught_by_its_counts(tmp_path: Path) -> None:
-    from interceptor.audit import _digest
+    from interceptor.audit import chain_line
 
     path = record(tmp_path)
-    kept = [json.loads(x) for x in lines(path)]
-    end = kept[-1]
-    body = kept[:3]  # drop the last command and its error, then re-chain the original end line after line 3
-    end.pop("hash")
-    end.update(seq=4, prev=body[-1]["hash"], digest=body[-1]["hash"])
-    end["hash"] = _digest(end["prev"], end)
-    path.write_text("".join(json.dumps(r) + "\n" for r in [*body, end]))
+    raw = lines(path)
+    kept = [json.loads(x) for x in raw]
+    end = {k: v for k, v in kept[-1].items() if k not in ("seq", "prev", "hash")}
+    # drop the last command and its error, then re-chain the original end line after line 3
+    end["digest"] = kept[2]["hash"]
+    forged, _ = chain_line(4, end, kept[2]["hash"])
+    path.write_bytes(b"".join(raw[:3]) + forged.encode())
     _, problem = verify(path)
     assert problem is not None and problem.line == 4 and "counts" in problem.message
 
