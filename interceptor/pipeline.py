@@ -99,6 +99,15 @@ class Pipeline:
                 raise PluginLoadError(f"{name} does not support wrapper hookimpls")
             # pluggy calls the last registered first; keep that order.
             self._impls[name] = [(i.plugin_name, i.function, tuple(i.argnames)) for i in reversed(impls)]
+        # the per-command and per-result hooks, each implementation called with positional arguments in the
+        # hook's order (no argument dict and list per call: these run for every statement)
+        self._check = self._positional("interceptor_check_command", ("session", "command"))
+        self._decided_impls = self._positional("interceptor_command_decided", ("session", "command", "verdict"))
+        self._rewriters = self._positional("interceptor_result_rewriter", ("session", "command", "columns"))
+        self._observers = self._positional("interceptor_result_observer", ("session", "command", "columns"))
+
+    def _positional(self, hook: str, order: tuple[str, ...]) -> list[tuple[str, Callable[..., Any]]]:
+        return [(plugin, _adapt(func, argnames, order)) for plugin, func, argnames in self._impls[hook]]
 
     @property
     def rewrites(self) -> bool:
@@ -135,10 +144,9 @@ class Pipeline:
         hot path), else a Deferred. Never raises and never errbacks: every failure is a DENY."""
         verdicts: list[Verdict] = []
         pending: list[Deferred[Verdict | None]] = []
-        kw = {"session": session, "command": command}
-        for plugin, func, argnames in self._impls["interceptor_check_command"]:
+        for plugin, call in self._check:
             try:
-                result = func(*[kw[a] for a in argnames])
+                result = call(session, command)
             except Exception as e:
                 log.failure("plugin {plugin} failed checking a command", plugin=plugin)
                 verdicts.append(_plugin_failed(plugin, e))
@@ -180,7 +188,11 @@ class Pipeline:
         return d
 
     def _decided(self, session: Session, command: Command, verdict: Verdict) -> Verdict:
-        self._observe("interceptor_command_decided", session=session, command=command, verdict=verdict)
+        for plugin, call in self._decided_impls:
+            try:
+                call(session, command, verdict)
+            except Exception:
+                log.failure("plugin {plugin} failed in {hook}", plugin=plugin, hook="interceptor_command_decided")
         return verdict
 
     @property
@@ -190,10 +202,9 @@ class Pipeline:
     def observers(self, session: Session, command: Command, columns: Sequence[Column]) -> list[ResultObserver]:
         """The result observers for this result set, each wrapped so that its failures never touch traffic."""
         out: list[ResultObserver] = []
-        for plugin, func, argnames in self._impls["interceptor_result_observer"]:
-            kw = {"session": session, "command": command, "columns": columns}
+        for plugin, call in self._observers:
             try:
-                obs = func(*[kw[a] for a in argnames])
+                obs = call(session, command, columns)
             except Exception:
                 log.failure("plugin {plugin} failed in interceptor_result_observer", plugin=plugin)
                 continue
@@ -218,9 +229,8 @@ class Pipeline:
         """One composed row rewriter for this result set, or None when no plugin rewrites it. Raises when a
         plugin fails: the relay must then withhold the result, never pass it unmasked."""
         found: list[RowRewriter] = []
-        for _plugin, func, argnames in self._impls["interceptor_result_rewriter"]:
-            kw = {"session": session, "command": command, "columns": columns}
-            r = func(*[kw[a] for a in argnames])
+        for _plugin, call in self._rewriters:
+            r = call(session, command, columns)
             if r is not None:
                 found.append(r)
         if not found:
@@ -273,6 +283,20 @@ def _chain(rewriters: list[RowRewriter]) -> RowRewriter:
         return changed
 
     return rewrite
+
+
+def _adapt(func: Callable[..., Any], argnames: tuple[str, ...], order: tuple[str, ...]) -> Callable[..., Any]:
+    """``func`` taking the hook's arguments positionally, in ``order`` (pluggy lets an implementation name any
+    subset, in any order)."""
+    if argnames == order:
+        return func
+    if not argnames:
+        return lambda *_: func()
+    if argnames == order[: len(argnames)]:
+        n = len(argnames)
+        return lambda *a: func(*a[:n])
+    at = [order.index(name) for name in argnames]
+    return lambda *a: func(*[a[i] for i in at])
 
 
 async def _const(v: Any) -> Any:

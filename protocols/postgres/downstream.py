@@ -59,7 +59,9 @@ class Downstream:
         self.wants = self.pipeline.rewrites or self.pipeline.observes
         self.result: Any = None
         self._stalled: list[tuple[bytes, list[tuple[int, int, int]], int]] | None = None
-        self._columns: dict[tuple[Any, ...], tuple[float, tuple[Column, ...]]] = {}
+        # named columns for one second (a catalog change shows within it), by the fields and result formats, or
+        # by a simple query's RowDescription bytes
+        self._columns: dict[Any, tuple[float, tuple[Column, ...]]] = {}
 
     # -- the pump ----------------------------------------------------------------------------------------------
 
@@ -236,8 +238,16 @@ class Downstream:
             raise TrackerError("RowDescription with nothing outstanding")
         if head.kind == tracker.QUERY:
             if self.wants:
-                fields = codec.RowDescription.decode(body).fields
-                self.result = self._open(head.command, self._named(fields))
+                now = self.relay.gateway.reactor.seconds()
+                hit = self._columns.get(body)  # the same statement describes the same bytes: skip decoding them
+                if hit is not None and hit[0] > now:
+                    columns = hit[1]
+                else:
+                    columns = self._named(codec.RowDescription.decode(body).fields)
+                    if len(self._columns) > 256:
+                        self._columns.clear()
+                    self._columns[body] = (now + 1.0, columns)
+                self.result = self._open(head.command, columns)
             return False
         if head.kind not in (tracker.DESCRIBE_S, tracker.DESCRIBE_P):
             raise TrackerError("RowDescription out of turn")
