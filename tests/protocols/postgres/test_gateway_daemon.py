@@ -187,5 +187,14 @@ def test_idle_timeout_ends_quiet_sessions(tmp_path: Path, upstream: Upstream) ->
                 quiet.execute("select 1")
             assert busy.execute("select 2").fetchone() == (2,)
         assert "idle timeout" in gw.log()
+        # over TLS too, the ended session's socket really closes (both legs were each other's producers, and a TLS
+        # transport with a producer never closed): the client sees the FATAL and then end-of-file, promptly
+        with gw.connect("alice", sslmode="require") as tls:
+            assert tls.pgconn.ssl_in_use
+            started = time.monotonic()
+            time.sleep(2.5)
+            with pytest.raises(psycopg.OperationalError, match="idle timeout|closed|terminat"):
+                tls.execute("select 1")
+            assert time.monotonic() - started < 6
     finally:
         gw.stop()
