@@ -193,7 +193,7 @@ def test_idle_timeout_ends_quiet_sessions(tmp_path: Path, upstream: Upstream) ->
             assert tls.pgconn.ssl_in_use
             started = time.monotonic()
             time.sleep(2.5)
-            with pytest.raises(psycopg.OperationalError, match="idle timeout|closed|terminat"):
+            with pytest.raises(psycopg.OperationalError, match=r"idle timeout|closed|terminat"):
                 tls.execute("select 1")
             assert time.monotonic() - started < 6
     finally:
