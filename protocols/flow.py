@@ -1,14 +1,17 @@
 """What the client legs of every protocol share: the loopback test for plaintext logins and backpressure.
 
-Twisted-level, protocol-neutral. A client protocol keeps a set of reasons its reading is paused (``pause(why)`` /
-``resume(why)``: a login in progress, a held command, a full upstream send buffer); :class:`Gate` is the producer
-it registers on the upstream's transport, so a full upstream buffer becomes one of those reasons.
+Twisted-level, protocol-neutral. A :class:`ClientLeg` keeps a set of reasons its reading is paused (``pause(why)``
+/ ``resume(why)``: a login in progress, a held command, a full upstream send buffer), its peer and its login
+timer; :class:`Gate` is the producer it registers on the upstream's transport, so a full upstream buffer becomes
+one of those reasons.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from typing import Protocol
+from typing import Any, Protocol
+
+from twisted.internet import protocol
 
 
 def is_loopback(host: str) -> bool:
@@ -38,3 +41,44 @@ class Gate:
 
     def stopProducing(self) -> None:
         pass
+
+
+class ClientLeg(protocol.Protocol):
+    """The start of every client-facing protocol: peer address, login timer, pause reasons."""
+
+    transport: Any
+
+    def __init__(self, gateway: Any) -> None:
+        self.gateway = gateway
+        self.peer = ""
+        self._peer_host = ""
+        self._paused: set[str] = set()
+        self._timer: Any = None
+
+    def is_closed(self) -> bool:
+        raise NotImplementedError
+
+    def _auth_timeout(self) -> None:
+        raise NotImplementedError
+
+    def connectionMade(self) -> None:
+        self.transport.setTcpNoDelay(True)
+        peer = self.transport.getPeer()
+        self.peer = f"{getattr(peer, 'host', '?')}:{getattr(peer, 'port', '?')}"
+        self._peer_host = getattr(peer, "host", "")
+        self._timer = self.gateway.reactor.callLater(self.gateway.config.timeouts.auth, self._auth_timeout)
+
+    def pause(self, why: str) -> None:
+        if not self._paused and self.transport is not None:
+            self.transport.pauseProducing()
+        self._paused.add(why)
+
+    def resume(self, why: str) -> None:
+        self._paused.discard(why)
+        if not self._paused and self.transport is not None and not self.is_closed():
+            self.transport.resumeProducing()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None

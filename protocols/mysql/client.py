@@ -17,14 +17,14 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from interceptor.model import Identity
-from interceptor.protocols.flow import Gate, is_loopback
 from interceptor.sql.mysql_settings import UNSAFE_CHARSET_IDS
 
+from ..flow import ClientLeg, Gate, is_loopback
 from .generic import ERRPacket, OKPacket
 from .handshake import HandshakeResponse41, SSLRequest, decode_client_hello
 from .login import ER_ACCESS_DENIED, OFFERED, Login, LoginError, Token, new_rsa_key
@@ -50,50 +50,34 @@ _RELAYED = int(
 )  # fmt: skip
 
 
-class ClientProtocol(Protocol):
+class ClientProtocol(ClientLeg):
     transport: Any
 
     def __init__(self, gateway: Gateway, rsa_key: Any) -> None:
-        self.gateway = gateway
+        super().__init__(gateway)
         self.state = HELLO
         self.reader = PacketReader(_LOGIN_LIMIT)
         self.seq = SequenceTracker()
         self.tls = False
         self.relay: Relay | None = None
-        self.peer = ""
         self.login: Login | None = None
         self.caps = 0
         self._rsa = rsa_key
-        self._timer: Any = None
         self._connector: Any = None
         self._early: list[bytes] = []
         self._raw = b""
-        self._paused: set[str] = set()
         self.session: Any = None
 
     def __repr__(self) -> str:
         return f"<mysql client {self.peer} state={self.state}>"
 
-    # -- flow control: several reasons may pause reading; resume only when none is left -------------------------
-
-    def pause(self, why: str) -> None:
-        if not self._paused and self.transport is not None:
-            self.transport.pauseProducing()
-        self._paused.add(why)
-
-    def resume(self, why: str) -> None:
-        self._paused.discard(why)
-        if not self._paused and self.transport is not None and self.state != CLOSED:
-            self.transport.resumeProducing()
+    def is_closed(self) -> bool:
+        return self.state == CLOSED
 
     # -- Twisted callbacks -------------------------------------------------------------------------------------
 
     def connectionMade(self) -> None:
-        self.transport.setTcpNoDelay(True)
-        peer = self.transport.getPeer()
-        self.peer = f"{getattr(peer, 'host', '?')}:{getattr(peer, 'port', '?')}"
-        self._peer_host = getattr(peer, "host", "")
-        self._timer = self.gateway.reactor.callLater(self.gateway.config.timeouts.auth, self._auth_timeout)
+        super().connectionMade()
         self.login = Login(next(_ids) & 0xFFFFFFFF, False, self._rsa)
         self.transport.write(split_payload(self.login.greeting(OFFERED | Capability.SSL), self.seq.next()))
 
@@ -304,11 +288,6 @@ class ClientProtocol(Protocol):
         self._timer = None
         if self.state in (HELLO, AUTH):
             self.fail(ERRPacket(1043, "08S01", "login timed out"))
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
 
     def _internal_error(self, failure: Failure) -> None:
         log.failure("login failed with an internal error", failure)

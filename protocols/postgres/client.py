@@ -15,17 +15,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from interceptor.model import Identity
-from interceptor.protocols.flow import Gate, is_loopback
 from interceptor.protocols.postgres import codec
 from interceptor.protocols.postgres.catalog import Catalog
 from interceptor.protocols.postgres.relay import Relay, error_frame
 from interceptor.protocols.postgres.upstream import UpstreamError, UpstreamFactory, UpstreamReady
 from interceptor.sql.settings import value_problem
+
+from ..flow import ClientLeg, Gate, is_loopback
 
 if TYPE_CHECKING:
     from interceptor.service import Gateway
@@ -41,11 +42,11 @@ _FORWARDED = frozenset(
 _AUTH_CLEARTEXT = codec.AuthenticationCleartextPassword().encode()
 
 
-class ClientProtocol(Protocol):
+class ClientProtocol(ClientLeg):
     transport: Any
 
     def __init__(self, gateway: Gateway, catalog: Catalog | None = None) -> None:
-        self.gateway = gateway
+        super().__init__(gateway)
         self.catalog = catalog
         self.state = STARTUP
         self.startup = codec.StartupReader()
@@ -53,9 +54,6 @@ class ClientProtocol(Protocol):
         self.tls = False
         self.params: dict[str, str] = {}
         self.relay: Relay | None = None
-        self.peer = ""
-        self._paused: set[str] = set()
-        self._timer: Any = None
         self._upstream_factory: UpstreamFactory | None = None
         self._connector: Any = None
         self._early: list[tuple[bytes, list[tuple[int, int, int]]]] = []
@@ -64,26 +62,10 @@ class ClientProtocol(Protocol):
     def __repr__(self) -> str:
         return f"<postgres client {self.peer} state={self.state}>"
 
-    # -- flow control: several reasons may pause reading; resume only when none is left -------------------------
-
-    def pause(self, why: str) -> None:
-        if not self._paused and self.transport is not None:
-            self.transport.pauseProducing()
-        self._paused.add(why)
-
-    def resume(self, why: str) -> None:
-        self._paused.discard(why)
-        if not self._paused and self.transport is not None and self.state != CLOSED:
-            self.transport.resumeProducing()
+    def is_closed(self) -> bool:
+        return self.state == CLOSED
 
     # -- Twisted callbacks -------------------------------------------------------------------------------------
-
-    def connectionMade(self) -> None:
-        self.transport.setTcpNoDelay(True)
-        peer = self.transport.getPeer()
-        self.peer = f"{getattr(peer, 'host', '?')}:{getattr(peer, 'port', '?')}"
-        self._peer_host = getattr(peer, "host", "")
-        self._timer = self.gateway.reactor.callLater(self.gateway.config.timeouts.auth, self._auth_timeout)
 
     def dataReceived(self, data: bytes) -> None:
         if self.state == READY:
@@ -282,11 +264,6 @@ class ClientProtocol(Protocol):
         self._timer = None
         if self.state in (STARTUP, AUTH):
             self.fail("08006", "login timed out")
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
 
     def _internal_error(self, failure: Failure) -> None:
         log.failure("login failed with an internal error", failure)
