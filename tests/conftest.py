@@ -61,11 +61,18 @@ def upstream() -> Iterator[Upstream]:
     tag = secrets.token_hex(4)
     up = Upstream(role=f"icp_app_{tag}", database=f"icp_db_{tag}", password=f"canary-{secrets.token_hex(12)}")
     hba = Path(admin.execute("show hba_file").fetchone()[0])  # type: ignore[index]
-    # lines left by a run that was killed before its clean-up would pile up: drop them first
-    original = "".join(line for line in hba.read_text().splitlines(True) if HBA_MARK not in line)
+    # lines left by a run that was killed before its clean-up would pile up: drop those whose role is gone (a test
+    # run going on at the same time keeps its own), and at the end drop only this run's lines (marked with its tag)
+    roles = {r[0] for r in admin.execute("select rolname from pg_roles").fetchall()}
+    original = "".join(
+        line
+        for line in hba.read_text().splitlines(True)
+        if HBA_MARK not in line or (len(line.split()) > 2 and line.split()[2] in roles)
+    )
+    mark = f"{HBA_MARK} {tag}"
     lines = [
-        f"host {up.database} {up.role} 127.0.0.1/32 scram-sha-256 {HBA_MARK}",
-        f"host {up.database} {up.role} ::1/128 scram-sha-256 {HBA_MARK}",
+        f"host {up.database} {up.role} 127.0.0.1/32 scram-sha-256 {mark}",
+        f"host {up.database} {up.role} ::1/128 scram-sha-256 {mark}",
     ]
     admin.execute("set password_encryption = 'scram-sha-256'")
     admin.execute(f"create role {up.role} login password '{up.password}'")
@@ -87,7 +94,7 @@ def upstream() -> Iterator[Upstream]:
             )
         yield up
     finally:
-        hba.write_text("".join(line for line in hba.read_text().splitlines(True) if HBA_MARK not in line))
+        hba.write_text("".join(line for line in hba.read_text().splitlines(True) if mark not in line))
         admin.execute("select pg_reload_conf()")
         admin.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (up.database,))
         time.sleep(0.2)
