@@ -12,6 +12,9 @@ import ipaddress
 from typing import Any, Protocol
 
 from twisted.internet import protocol
+from twisted.logger import Logger
+
+log = Logger(namespace="interceptor.client")
 
 
 def is_loopback(host: str) -> bool:
@@ -77,6 +80,17 @@ class ClientLeg(protocol.Protocol):
         self._paused.discard(why)
         if not self._paused and self.transport is not None and not self.is_closed():
             self.transport.resumeProducing()
+
+    def upstream_failed(self, session: Any, error: Exception) -> None:
+        """Log and report an upstream leg that could not be set up (the caller then tells the client)."""
+        self._cancel_timer()
+        log.warn(
+            "session {session}: upstream of {connection} failed: {why}",
+            session=session.id,
+            connection=session.connection,
+            why=str(error),
+        )
+        self.gateway.pipeline.event("upstream.error", session.id, connection=session.connection, error=str(error))
 
     def _cancel_timer(self) -> None:
         if self._timer is not None and self._timer.active():

@@ -216,16 +216,7 @@ class ClientProtocol(ClientLeg):
         return (f"{name} {own}" if own else name).encode()[:63].decode("utf-8", "ignore")
 
     def _upstream_failed(self, err: UpstreamError) -> None:
-        self._cancel_timer()
-        log.warn(
-            "session {session}: upstream of {connection} failed: {why}",
-            session=self.session.id,
-            connection=self.session.connection,
-            why=str(err),
-        )
-        self.gateway.pipeline.event(
-            "upstream.error", self.session.id, connection=self.session.connection, error=str(err)
-        )
+        self.upstream_failed(self.session, err)
         if self.state != CLOSED:
             self.fail(err.sqlstate, err.public)
 

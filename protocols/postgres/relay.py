@@ -118,6 +118,13 @@ class Relay:
                 if t == _B:
                     portal, pos = _cstr(buf, s + 5)
                     stmt, _ = _cstr(buf, pos)
+                    if self._once and self._spent(stmt):  # refused as a denied Parse is: in order, in step
+                        spent = self.tracker.statements.get(stmt)
+                        assert spent is not None
+                        out.append(buf[run:s])
+                        out.append(self._denied(_P, "", tracker.PARSE, ONCE, spent))
+                        run = e
+                        continue
                     self.tracker.portals[portal] = stmt
                     if self._wants:
                         self.tracker.portal_columns.pop(portal, None)
@@ -125,13 +132,6 @@ class Relay:
                     track(tracker.BIND)
                 elif t == _E:
                     portal = _cstr(buf, s + 5)[0]
-                    if self._once and self._spent(portal):  # refused as a denied Parse is: in order, in step
-                        spent = self.tracker.command_for_execute(portal)
-                        assert spent is not None
-                        out.append(buf[run:s])
-                        out.append(self._denied(_P, "", tracker.PARSE, ONCE, spent))
-                        run = e
-                        continue
                     if self._wants and self.tracker.columns_for_execute(portal) is None:
                         if not self.tracker.describing(portal):
                             # rows whose columns are unknown cannot be masked by column: ask the server first
@@ -180,10 +180,10 @@ class Relay:
         out.append(buf[run : frames[-1][2]])
         self._write_upstream(out)
 
-    def _spent(self, portal: str) -> bool:
-        """True when ``portal`` runs a statement whose approval was used up (else marks it used now)."""
-        stmt = self.tracker.portals.get(portal)
-        if stmt is None or stmt not in self._once:
+    def _spent(self, stmt: str) -> bool:
+        """True when statement ``stmt``'s approval was used up; else marks it used now. The approval covers one
+        Bind (one portal: an Execute may fetch it in pieces); a second Bind is refused."""
+        if stmt not in self._once:
             return False
         if self._once[stmt]:
             return True
