@@ -25,7 +25,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from interceptor import audit
-from interceptor.audit import ChainProblem, ChainWriter
+from interceptor.audit import ChainProblem, ChainWriter, Escape, json_text, verdict_members
 from interceptor.model import Action, Column, Command, Session, Verdict
 
 FORMAT = 1
@@ -121,14 +121,15 @@ class RecordingWriter:
     def _line(self, line_type: str, ts: float | None, **fields: Any) -> str:
         if self.closed:
             raise ValueError(f"{self.path}: the recording is closed")
-        return self._chain.append({"type": line_type, "ts": round(time.time() if ts is None else ts, 6), **fields})
+        return self._chain.append({"type": line_type, "ts": audit.timestamp(ts), **fields})
 
-    def _later(self, build: Callable[..., dict[str, Any]], ts: float | None, *args: Any) -> None:
-        """Queue a line: ``build(ts, *args)`` makes it when the chain drains (the plugin drains on the reactor's
-        next pass, so the line is written after the client's answer has been sent)."""
+    def _later(self, build: Callable[..., str], ts: float | None, *args: Any) -> None:
+        """Queue a line: ``build(ts, *args, escape)`` makes it (an :data:`interceptor.audit.Fragment`) when the
+        chain drains (the plugin drains on the reactor's next pass, so the line is written after the client's
+        answer has been sent)."""
         if self.closed:
             raise ValueError(f"{self.path}: the recording is closed")
-        self._chain.defer(partial(build, round(time.time() if ts is None else ts, 6), *args))
+        self._chain.defer(partial(build, audit.timestamp(ts), *args))
 
     @property
     def pending(self) -> bool:
@@ -174,41 +175,77 @@ class RecordingWriter:
             self._chain.close()
 
 
-def _command_line(ts: float, command: Command, verdict: Verdict) -> dict[str, Any]:
-    return {
-        "type": "command",
-        "ts": ts,
-        "command": command.seq,
-        "kind": command.kind.value,
-        "text": command.text,
-        "action": verdict.action.name.lower(),
-        "reason": verdict.reason,
-        "rule": verdict.rule,
-        "plugin": verdict.plugin,
-        "approved_by": verdict.approved_by,
-    }
+def _command_line(ts: float, command: Command, verdict: Verdict, esc: Escape) -> str:
+    return (
+        f'"type":"command","ts":{ts!r},"command":{command.seq},"kind":{json_text(command.kind.value, esc)},'
+        f'"text":{json_text(command.text, esc)},{verdict_members(verdict, esc)}'
+    )
+
+
+_COLUMNS: dict[int, tuple[Sequence[Column], str, tuple[bool, ...]]] = {}
+
+
+def _columns(columns: Sequence[Column], esc: Escape) -> tuple[str, tuple[bool, ...]]:
+    """A result's ``"columns":[...]`` member, and which columns are binary. Kept per columns object (the relay
+    hands out one per statement, so a repeated statement's columns are encoded once)."""
+    if esc is audit.escape:
+        hit = _COLUMNS.get(id(columns))
+        if hit is not None and hit[0] is columns:
+            return hit[1], hit[2]
+    members = ",".join(f'{{"name":{json_text(c.name, esc)},"type":{json_text(c.type_name, esc)}}}' for c in columns)
+    text = f'"columns":[{members}]'
+    binary = tuple(c.binary for c in columns)
+    if esc is audit.escape:
+        if len(_COLUMNS) >= 1024:
+            _COLUMNS.clear()
+        _COLUMNS[id(columns)] = (columns, text, binary)  # the entry keeps the object alive: its id is not reused
+    return text, binary
+
+
+def _value(value: bytes | None, binary: bool, esc: Escape) -> str:
+    if value is None:
+        return "null"
+    if not binary:
+        try:
+            return esc(str(value, "utf-8"))
+        except UnicodeDecodeError:
+            pass
+    return f'{{"b64":"{base64.b64encode(value).decode("ascii")}"}}'
+
+
+def _rows(rows: Sequence[Sequence[bytes | None]], binary: tuple[bool, ...], esc: Escape) -> str:
+    """The kept rows as JSON, each value as :func:`encode_value` makes it."""
+    if not any(binary):
+        try:  # the common case: text columns of UTF-8 text
+            return _array(_array("null" if v is None else esc(str(v, "utf-8")) for v in row) for row in rows)
+        except UnicodeDecodeError:
+            pass
+    width = len(binary)
+    return _array(_array(_value(v, binary[i] if i < width else False, esc) for i, v in enumerate(row)) for row in rows)
+
+
+def _array(items: Iterable[str]) -> str:
+    return "[" + ",".join(items) + "]"
 
 
 def _result_line(
     ts: float, command: int, columns: Sequence[Column], rows: Sequence[Sequence[bytes | None]], row_count: int,
-    status: str,
-) -> dict[str, Any]:  # fmt: skip
-    binary = [c.binary for c in columns]
-    kept = [[encode_value(v, binary[i] if i < len(binary) else False) for i, v in enumerate(row)] for row in rows]
-    return {
-        "type": "result",
-        "ts": ts,
-        "command": command,
-        "columns": [{"name": c.name, "type": c.type_name} for c in columns],
-        "rows": kept,
-        "row_count": row_count,
-        "truncated": row_count > len(kept),
-        "status": status,
-    }
+    status: str, esc: Escape,
+) -> str:  # fmt: skip
+    cols, binary = _columns(columns, esc)
+    truncated = "true" if row_count > len(rows) else "false"
+    return (
+        f'"type":"result","ts":{ts!r},"command":{command},{cols},"rows":{_rows(rows, binary, esc)},'
+        f'"row_count":{row_count},"truncated":{truncated},"status":{json_text(status, esc)}'
+    )
 
 
-def _error_line(ts: float, command: int | None, sqlstate: str, message: str) -> dict[str, Any]:
-    return {"type": "error", "ts": ts, "command": command, "sqlstate": sqlstate, "message": message}
+def _error_line(ts: float, command: int | None, sqlstate: str, message: str, esc: Escape) -> str:
+    seq = "null" if command is None else str(int(command))
+    return (
+        f'"type":"error","ts":{ts!r},"command":{seq},"sqlstate":{json_text(sqlstate, esc)},'
+        f'"message":{json_text(message, esc)}'
+    )
 
 
 # -- reading -------------------------------------------------------------------------------------------------------

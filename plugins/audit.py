@@ -12,7 +12,6 @@ continued) or a write fails, every command is denied until the problem is fixed 
 
 from __future__ import annotations
 
-import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -20,13 +19,15 @@ from typing import Any
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from interceptor.audit import ChainWriter
+from interceptor.audit import ChainWriter, Escape, escape, escape_ascii, fragment, json_text, timestamp, verdict_members
 from interceptor.config import Config
 from interceptor.hookspecs import hookimpl
 from interceptor.model import Command, Event, Session, Verdict
 from interceptor.soon import soon
 
 log = Logger(namespace="interceptor.plugins.audit")
+
+_WHO_LIMIT = 100_000
 
 
 class AuditPlugin:
@@ -36,6 +37,7 @@ class AuditPlugin:
         self.broken: str | None = None
         self._timer: LoopingCall | None = None
         self._reactor: Any = None
+        self._who: dict[str, str] = {}  # session id -> its part of every line
 
     @hookimpl
     def interceptor_configure(self, config: Config, reactor: Any) -> None:
@@ -85,7 +87,12 @@ class AuditPlugin:
         """The line is queued here and written on the reactor's next pass (after the answer went out)."""
         if self.writer is None or self.broken is not None:
             return
-        self.writer.defer(partial(_line, round(time.time(), 6), session, command, verdict))
+        who = self._who.get(session.id)
+        if who is None:
+            if len(self._who) >= _WHO_LIMIT:  # sessions that never closed (a plugin error): start over
+                self._who.clear()
+            who = self._who[session.id] = _who(session)
+        self.writer.defer(partial(_line, timestamp(), who, command, verdict))
         soon(self._reactor, self.drain)
 
     def drain(self) -> None:
@@ -106,7 +113,7 @@ class AuditPlugin:
                 self.writer = ChainWriter(self.path)
             self.writer.append(
                 {
-                    "ts": round(time.time(), 6),
+                    "ts": timestamp(),
                     "session": event.session_id,
                     "type": "recording",
                     "file": event.data.get("file"),
@@ -118,24 +125,35 @@ class AuditPlugin:
 
     @hookimpl
     def interceptor_session_closed(self, session: Session, reason: str) -> None:
+        self._who.pop(session.id, None)
         self._flush()
 
 
-def _line(ts: float, session: Session, command: Command, verdict: Verdict) -> dict[str, Any]:
-    return {
-        "ts": ts,
-        "session": session.id,
-        "identity": session.identity.name,
-        "kind": session.identity.kind.value,
-        "groups": sorted(session.identity.groups),
-        "connection": session.connection,
-        "protocol": command.protocol,
-        "command": command.seq,
-        "type": command.kind.value,
-        "text": command.text,
-        "action": verdict.action.name.lower(),
-        "reason": verdict.reason,
-        "rule": verdict.rule,
-        "plugin": verdict.plugin,
-        "approved_by": verdict.approved_by,
-    }
+def _who(session: Session) -> str:
+    """The session's part of a line (the same for each of its commands)."""
+    ident = session.identity
+    build = fragment(
+        {
+            "session": session.id,
+            "identity": ident.name,
+            "kind": ident.kind.value,
+            "groups": sorted(ident.groups),
+            "connection": session.connection,
+        }
+    )
+    text = build(escape)
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # not valid Unicode (never from a loaded config, but the line must be writable)
+        text = build(escape_ascii)
+    return text
+
+
+def _line(ts: float, who: str, command: Command, verdict: Verdict, esc: Escape) -> str:
+    """One command's line: ts, session, identity, kind, groups, connection, protocol, command, type, text, action,
+    reason, rule, plugin, approved_by."""
+    return (
+        f'"ts":{ts!r},{who},"protocol":{json_text(command.protocol, esc)},"command":{command.seq},'
+        f'"type":{json_text(command.kind.value, esc)},"text":{json_text(command.text, esc)},'
+        f"{verdict_members(verdict, esc)}"
+    )

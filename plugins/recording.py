@@ -56,7 +56,7 @@ class _ResultRecorder:
         self, plugin: RecordingPlugin, session: str, live: _Live, command: int, columns: Sequence[Column]
     ) -> None:
         self._plugin, self._session, self._live, self._command = plugin, session, live, command
-        self._columns = tuple(columns)
+        self._columns = columns if type(columns) is tuple else tuple(columns)  # the relay's own: encoded once
         self._kept: list[Sequence[bytes | None]] = []
         self.cap = live.rows
         self.count = 0

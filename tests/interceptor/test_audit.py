@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from interceptor.audit import GENESIS, ChainWriter, records, verify
+from interceptor.audit import GENESIS, ChainWriter, fragment, records, verify
 
 N = 8
 
@@ -228,10 +228,10 @@ def test_a_record_may_not_set_the_chain_fields(tmp_path: Path) -> None:
 
 def test_queued_records_keep_their_order_and_chain(tmp_path: Path) -> None:
     w = ChainWriter(tmp_path / "a.jsonl")
-    w.defer(lambda: record(1))
+    w.defer(fragment(record(1)))
     assert w.pending and w.seq == 0  # nothing built yet
     w.append(record(2))  # drains the queue first
-    w.defer(lambda: record(3))
+    w.defer(fragment(record(3)))
     w.close()
     assert [r["n"] for r in records(tmp_path / "a.jsonl")] == [1, 2, 3]
     assert verify(tmp_path / "a.jsonl") == (3, None)

@@ -276,3 +276,46 @@ def test_a_line_after_the_end_and_a_renamed_file_are_detected(tmp_path: Path) ->
     other.rename(renamed)
     _, problem = verify(renamed)
     assert problem is not None and problem.line == 1 and "names session" in problem.message
+
+
+# -- lines built as JSON text (the hot path's templates) -----------------------------------------------------------
+
+_texts = st.text(st.characters(codec=None), max_size=30)  # includes lone surrogates, quotes, control characters
+_values = st.one_of(st.none(), st.binary(max_size=12), _texts.map(lambda t: t.encode("utf-8", "surrogatepass")))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    text=_texts,
+    reason=_texts,
+    approver=st.none() | _texts,
+    names=st.lists(_texts, min_size=1, max_size=3),
+    binary=st.lists(st.booleans(), min_size=3, max_size=3),
+    rows=st.lists(st.lists(_values, min_size=3, max_size=3), max_size=3),
+    message=_texts,
+    status=_texts,
+)
+def test_command_result_and_error_lines_read_back_exactly(
+    tmp_path: Path, text: str, reason: str, approver: str | None, names: list[str], binary: list[bool],
+    rows: list[list[bytes | None]], message: str, status: str,
+) -> None:  # fmt: skip
+    """Whatever the client sent (text that is not Unicode included) and whatever the server answered, each line
+    is valid JSON that reads back as the same values, and the chain verifies."""
+    s = session(sid=f"18f3a2b4c5d-{abs(hash((text, reason))) % 16**8:08x}")
+    path = session_path(tmp_path, s.id, s.started_at)
+    if path.exists():
+        path.unlink()
+    w = RecordingWriter(tmp_path, s)
+    w.command(Command(s.id, 1, CommandKind.QUERY, text, "postgres"), Verdict.allow(reason, approved_by=approver))
+    columns = tuple(Column(n, i, "text", binary=binary[i]) for i, n in enumerate(names))
+    kept = [row[: len(columns)] for row in rows]
+    w.result(1, columns, kept, len(kept) + 1, status)
+    w.error(None, "XX000", message)
+    w.end("done")
+    command, result, error = read(path).entries
+    assert (command["text"], command["reason"], command["approved_by"]) == (text, reason, approver)
+    assert [c["name"] for c in result["columns"]] == names
+    assert result["rows"] == [[encode_value(v, binary[i]) for i, v in enumerate(row)] for row in kept]
+    assert (result["row_count"], result["truncated"], result["status"]) == (len(kept) + 1, True, status)
+    assert (error["command"], error["message"]) == (None, message)
+    assert verify(path)[1] is None
