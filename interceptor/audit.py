@@ -30,6 +30,8 @@ from typing import Any
 from interceptor.model import Verdict
 
 GENESIS = "0" * 64
+#: bytes of finished lines a :class:`ChainWriter` keeps before it writes them (it also writes on every flush)
+BUFFER = 1 << 16
 
 
 # The writer's JSON: compact, keys in the record's own order, calling the C encoder directly (JSONEncoder.encode's
@@ -129,15 +131,20 @@ def chain_line(seq: int, record: dict[str, Any], prev: str) -> tuple[str, str]:
 
 
 class ChainWriter:
-    """Appends chained records to one file. Continues an existing chain after a restart."""
+    """Appends chained records to one file. Continues an existing chain after a restart.
+
+    Lines are kept in a list of their own until :meth:`flush` or until :data:`BUFFER` bytes are waiting, then
+    written with one system call: a writer holds no buffer while nothing is waiting (an idle session's recording
+    costs an open file descriptor, not a 64 KiB file buffer)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.seq, self.prev = _tail(path)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._file = os.fdopen(fd, "ab", buffering=1 << 16)
-        self._dirty = False
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._lines: list[bytes] = []
+        self._waiting = 0  # bytes in _lines
+        self._dirty = False  # written since the last fsync
         self._pending: list[Fragment] = []
 
     def defer(self, build: Fragment) -> None:
@@ -152,13 +159,16 @@ class ChainWriter:
         """Build, serialise and hash every queued record, in order. Raises what :meth:`append` raises; the
         records after a failing one are dropped (the caller stops using a writer that failed)."""
         pending, self._pending = self._pending, []
-        write = self._file.write
-        if pending:
-            self._dirty = True
+        lines = self._lines
+        waiting = self._waiting
         for build in pending:
             self.seq += 1
             line, self.prev = _chain(self.seq, build, self.prev)
-            write(line)
+            lines.append(line)
+            waiting += len(line)
+        self._waiting = waiting
+        if waiting >= BUFFER:
+            self._write()
 
     def append(self, record: dict[str, Any]) -> str:
         """Append one record now (after the queued ones); returns its hash."""
@@ -167,25 +177,40 @@ class ChainWriter:
             self.drain()
         self.seq += 1
         line, self.prev = _chain(self.seq, build, self.prev)
-        self._file.write(line)
-        self._dirty = True
+        self._lines.append(line)
+        self._waiting += len(line)
+        if self._waiting >= BUFFER:
+            self._write()
         return self.prev
+
+    def _write(self) -> None:
+        if self._fd is None:
+            raise ValueError(f"{self.path}: the chain is closed")
+        data = memoryview(b"".join(self._lines))
+        self._lines.clear()
+        self._waiting = 0
+        self._dirty = True
+        while data:
+            data = data[os.write(self._fd, data) :]
 
     def flush(self, sync: bool = True) -> None:
         if self._pending:
             self.drain()
-        if not self._dirty:
+        if self._lines:
+            self._write()
+        if not self._dirty or self._fd is None:
             return
-        self._file.flush()
         if sync:
-            os.fsync(self._file.fileno())
-        self._dirty = False
+            os.fsync(self._fd)
+            self._dirty = False
 
     def close(self) -> None:
         try:
             self.flush()
         finally:
-            self._file.close()
+            if self._fd is not None:
+                fd, self._fd = self._fd, None
+                os.close(fd)
 
 
 def _tail(path: Path) -> tuple[int, str]:

@@ -154,7 +154,8 @@ def test_a_write_failure_mid_session_denies_its_later_commands(tmp_path: Path) -
     assert writer is not None
     full = os.open("/dev/full", os.O_WRONLY)  # a real disk-full error on the next write
     try:
-        os.dup2(full, writer._chain._file.fileno())
+        assert writer._chain._fd is not None
+        os.dup2(full, writer._chain._fd)
     finally:
         os.close(full)
     h.clock.advance(2)  # the fsync timer hits the error
