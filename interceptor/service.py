@@ -68,6 +68,8 @@ class Gateway(Service):
 
     def startService(self) -> None:
         super().startService()
+        files = raise_open_files_limit()
+        log.info("up to {files} open files (about {sessions} sessions)", files=files, sessions=files // 3)
         cert = self.config.tls.cert or self.config.data_dir / "tls" / "gateway.crt"
         key = self.config.tls.key or self.config.data_dir / "tls" / "gateway.key"
         if self.config.tls.cert is None:
@@ -202,6 +204,23 @@ class Gateway(Service):
         for relay in list(self.sessions.values()):
             if relay.last_activity < limit:
                 relay.terminate("idle timeout")
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit, as daemons do (each session holds a
+    client socket, an upstream socket and its recording file; the usual soft limit of 1,024 would cap the
+    gateway at about 340 sessions). Returns the limit now in force."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return int(soft)
 
 
 def _factory(protocol: str) -> Any:
