@@ -24,6 +24,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,9 @@ escape_ascii: Escape = json.encoder.encode_basestring_ascii
 #: set ``seq``, ``prev`` or ``hash``. The hot lines (commands, results) are built this way: a template with a few
 #: quoted strings costs a fraction of encoding a dict.
 Fragment = Callable[[Escape], str]
+
+#: Runs a job off the reactor thread (see :func:`interceptor.soon.off_thread`); the job's errors are its own.
+Background = Callable[[Callable[[], None]], object]
 
 
 def fragment(record: dict[str, Any]) -> Fragment:
@@ -193,24 +197,37 @@ class ChainWriter:
         while data:
             data = data[os.write(self._fd, data) :]
 
-    def flush(self, sync: bool = True) -> None:
+    def flush(self, sync: bool = True, background: Background | None = None) -> None:
+        """Write the waiting lines; with ``sync``, fsync them too: at once, or with ``background`` (a function that
+        runs a job on another thread, so the reactor does not wait for the disk) on a duplicate of the file
+        descriptor, which stays valid however soon this writer is closed."""
         if self._pending:
             self.drain()
         if self._lines:
             self._write()
-        if not self._dirty or self._fd is None:
+        if not sync or not self._dirty or self._fd is None:
             return
-        if sync:
+        self._dirty = False
+        if background is None:
             os.fsync(self._fd)
-            self._dirty = False
+        else:
+            background(partial(_fsync_and_close, os.dup(self._fd)))
 
-    def close(self) -> None:
+    def close(self, background: Background | None = None) -> None:
+        """Flush (fsync included, with ``background`` as for :meth:`flush`) and close the file."""
         try:
-            self.flush()
+            self.flush(True, background)
         finally:
             if self._fd is not None:
                 fd, self._fd = self._fd, None
                 os.close(fd)
+
+
+def _fsync_and_close(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _tail(path: Path) -> tuple[int, str]:

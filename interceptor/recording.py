@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from interceptor import audit
-from interceptor.audit import ChainProblem, ChainWriter, Escape, json_text, verdict_members
+from interceptor.audit import Background, ChainProblem, ChainWriter, Escape, json_text, verdict_members
 from interceptor.model import Action, Column, Command, Session, Verdict
 
 FORMAT = 1
@@ -157,22 +157,23 @@ class RecordingWriter:
         self.counts["errors"] += 1
         self._later(_error_line, ts, command, sqlstate, message)
 
-    def end(self, reason: str, ts: float | None = None) -> str:
-        """Write the end line, flush, fsync and close. Returns the end line's own hash (the recording's seal)."""
+    def end(self, reason: str, ts: float | None = None, background: Background | None = None) -> str:
+        """Write the end line, flush, fsync (with ``background``: off the caller's thread, see
+        :meth:`ChainWriter.flush`) and close. Returns the end line's own hash (the recording's seal)."""
         ended = time.time() if ts is None else ts
         self._chain.drain()  # the queued lines first: the digest is the hash of the last of them
         counts = {k: self.counts[k] for k in _COUNTED} | {"lines": self._chain.seq}
         seal = self._line("end", ended, reason=reason, ended_at=ended, digest=self._chain.prev, counts=counts)
-        self.close()
+        self.close(background)
         return seal
 
-    def flush(self, sync: bool = True) -> None:
-        self._chain.flush(sync)
+    def flush(self, sync: bool = True, background: Background | None = None) -> None:
+        self._chain.flush(sync, background)
 
-    def close(self) -> None:
+    def close(self, background: Background | None = None) -> None:
         if not self.closed:
             self.closed = True
-            self._chain.close()
+            self._chain.close(background)
 
 
 def _command_line(ts: float, command: Command, verdict: Verdict, esc: Escape) -> str:

@@ -1,4 +1,5 @@
-"""Run functions once on the reactor's next pass, however often they are asked for before then.
+"""Run functions once on the reactor's next pass, however often they are asked for before then; and run blocking
+jobs (an fsync) off the reactor thread.
 
 The record-keeping plugins (audit, recording) queue their lines on the hot path and write them here. A command's
 lines are asked for when it is decided, so they are written on the pass after the relay forwarded the command:
@@ -11,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from twisted.internet.defer import Deferred
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
 log = Logger(namespace="interceptor.soon")
@@ -37,3 +40,15 @@ def _run(reactor: Any) -> None:
             fn()
         except Exception:
             log.failure("deferred call {fn!r} failed", fn=fn)
+
+
+def off_thread(reactor: Any) -> Callable[[Callable[[], None]], Deferred[None]] | None:
+    """A function that runs a job in ``reactor``'s thread pool and returns its Deferred (the caller adds an
+    errback), or None for a reactor without threads (a test clock): the caller then runs the job itself."""
+    if reactor is None or not hasattr(reactor, "getThreadPool"):
+        return None
+
+    def run(job: Callable[[], None]) -> Deferred[None]:
+        return deferToThreadPool(reactor, reactor.getThreadPool(), job)
+
+    return run

@@ -2,9 +2,10 @@
 
 Each line ties the command to a verified identity: session, identity, kind, groups, connection, protocol, the
 statement as the client sent it, and the verdict (action, reason, rule, plugin, approver). A line is queued when
-the command is decided and written on the reactor's next pass, after the answer went out. The log is flushed
-and fsynced every ``flush_interval`` seconds (``plugin_config.audit.flush_interval``, default 1) and when a
-session closes. Check a log with ``interceptor audit verify``.
+the command is decided and built on the reactor's next pass, after the answer went out. The log is written when
+a session closes and every ``flush_interval`` seconds (``plugin_config.audit.flush_interval``, default 1), and
+fsynced then, in the reactor's thread pool (the reactor never waits for the disk). Check a log with
+``interceptor audit verify``.
 
 It fails closed: if the log cannot be opened (or its last line is not a chained record, so the chain cannot be
 continued) or a write fails, every command is denied until the problem is fixed and the config reloaded.
@@ -18,12 +19,13 @@ from typing import Any
 
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from interceptor.audit import ChainWriter, Escape, escape, escape_ascii, fragment, json_text, timestamp, verdict_members
 from interceptor.config import Config
 from interceptor.hookspecs import hookimpl
 from interceptor.model import Command, Event, Session, Verdict
-from interceptor.soon import soon
+from interceptor.soon import off_thread, soon
 
 log = Logger(namespace="interceptor.plugins.audit")
 
@@ -59,12 +61,19 @@ class AuditPlugin:
             self._timer.clock = reactor
             self._timer.start(interval, now=False)
 
-    def _flush(self) -> None:
+    def _flush(self, sync: bool = True) -> None:
+        """Write the waiting lines; with ``sync`` (the timer), fsync them too, off the reactor thread."""
         if self.writer is not None and self.broken is None:
+            run = off_thread(self._reactor) if sync else None
+            background = None if run is None else (lambda job: run(job).addErrback(self._sync_failed))
             try:
-                self.writer.flush()
+                self.writer.flush(sync, background)
             except (OSError, ValueError) as e:
                 self._break(f"cannot write the audit log: {e}")
+
+    def _sync_failed(self, failure: Failure) -> None:
+        if self.broken is None:
+            self._break(f"cannot sync the audit log: {failure.value}")
 
     def _break(self, why: str) -> None:
         self.broken = why
@@ -125,8 +134,10 @@ class AuditPlugin:
 
     @hookimpl
     def interceptor_session_closed(self, session: Session, reason: str) -> None:
+        """The session's lines are written now; the timer fsyncs them (an fsync per session would make every
+        short session wait for the disk)."""
         self._who.pop(session.id, None)
-        self._flush()
+        self._flush(sync=False)
 
 
 def _who(session: Session) -> str:

@@ -4,8 +4,9 @@ Every session whose policy has ``record.enabled`` (the default, also for a conne
 hash-chained JSONL file under ``recordings``: a header when the session opens, each command with its final
 verdict, each result as the client saw it (at most ``record.rows`` rows, with the exact row count), each error
 the client received, and an end line when the session closes. Lines are queued on the hot path and written on
-the reactor's next pass, after the client's answer has gone out. Files are flushed and fsynced every
-``plugin_config.recording.fsync_interval`` seconds (default 2) and when the session closes.
+the reactor's next pass, after the client's answer has gone out. Files are written and fsynced every
+``plugin_config.recording.fsync_interval`` seconds (default 2) and when the session closes; the fsyncs run in the
+reactor's thread pool, so no session waits for the disk.
 
 It fails closed: when a session's recording cannot be opened or written, every later command of that session is
 denied (when the directory is unwritable, that is every new session), unless
@@ -14,19 +15,21 @@ denied (when the directory is unwritable, that is every new session), unless
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
+from interceptor.audit import Background
 from interceptor.config import Config
 from interceptor.hookspecs import hookimpl
 from interceptor.model import Column, Command, Event, Session, Verdict
 from interceptor.policy import Policy, RecordSpec, load_policies
 from interceptor.recording import RecordingWriter
-from interceptor.soon import soon
+from interceptor.soon import off_thread, soon
 
 log = Logger(namespace="interceptor.plugins.recording")
 
@@ -177,12 +180,33 @@ class RecordingPlugin:
                     self.fail(session_id, live, e)
 
     def flush(self) -> None:
+        """Every few seconds: write each session's waiting lines, and fsync them off the reactor thread."""
         for session_id, live in list(self.live.items()):
             if live.writer is not None:
                 try:
-                    live.writer.flush()
+                    live.writer.flush(True, self._background(session_id, live))
                 except OSError as e:
                     self.fail(session_id, live, e)
+
+    def _background(self, session_id: str, live: _Live | None) -> Background | None:
+        """Runs an fsync in the reactor's thread pool (None under a test clock: then it runs at once). A failed
+        fsync fails the session's recording when it is still open, and is logged when it has closed."""
+        run = off_thread(self._reactor)
+        if run is None:
+            return None
+
+        def background(job: Callable[[], None]) -> object:
+            return run(job).addErrback(self._sync_failed, session_id, live)
+
+        return background
+
+    def _sync_failed(self, failure: Failure, session_id: str, live: _Live | None) -> None:
+        error = failure.value if isinstance(failure.value, Exception) else OSError(str(failure.value))
+        if live is not None and self.live.get(session_id) is live:
+            self.fail(session_id, live, error)
+        else:
+            log.critical("cannot sync the recording of session {session}: {why}", session=session_id,
+                         why=str(error))  # fmt: skip
 
     # -- hooks -------------------------------------------------------------------------------------------------
 
@@ -246,7 +270,7 @@ class RecordingPlugin:
         if live.writer is None:
             return
         try:
-            seal = live.writer.end(reason)
+            seal = live.writer.end(reason, background=self._background(session.id, None))
         except (OSError, ValueError) as e:
             self.fail(session.id, live, e)
             return

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from twisted.internet.defer import Deferred
 
 from interceptor.config import ConfigError, loads
 from interceptor.hookspecs import hookimpl
@@ -183,3 +184,64 @@ def test_a_session_id_not_made_by_the_gateway_is_not_recorded_and_denied(tmp_pat
 def test_bad_settings_are_refused(tmp_path: Path, settings: str, key: str) -> None:
     with pytest.raises(ConfigError, match=f"plugin_config.recording.{key}"):
         harness(tmp_path, f"plugin_config:\n  recording: {settings}\n")
+
+
+class _Pool:
+    """Stands in for the reactor's thread pool: keeps each job, to be run (or failed) when the test says."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[Any, Any]] = []
+
+    def __call__(self, reactor: Any) -> Any:
+        def run(job: Any) -> Any:
+            d: Any = Deferred()
+            self.jobs.append((job, d))
+            return d
+
+        return run
+
+    def finish(self, error: Exception | None = None) -> None:
+        for job, d in self.jobs:
+            job()  # the fsync itself, on its own descriptor
+            if error is None:
+                d.callback(None)
+            else:
+                d.errback(error)
+        self.jobs.clear()
+
+
+def test_fsyncs_run_off_the_reactor_and_a_failed_one_fails_the_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool = _Pool()
+    monkeypatch.setattr("interceptor.plugins.recording.off_thread", pool)
+    h, plugin = harness(tmp_path)
+    s, other = open_session(h), open_session(h)
+    select(h, s, 1)
+    plugin.drain()
+    h.clock.advance(2)  # the periodic flush: the lines are written at once, the fsync is handed to the pool
+    path = plugin.live[s.id].writer.path  # type: ignore[union-attr]
+    assert b'"type":"command"' in path.read_bytes() and len(pool.jobs) == 2
+    open_fds = len(os.listdir("/proc/self/fd"))
+    pool.finish(OSError(5, "Input/output error"))  # the disk failed the fsync
+    # each fsync's own descriptor is closed, and so is each failed recording's file
+    assert len(os.listdir("/proc/self/fd")) == open_fds - 4
+    assert plugin.live[s.id].failed is not None and plugin.live[other.id].failed is not None
+    assert h.check("select 2", session=s).action is Action.DENY
+    h.pipeline.session_closed(s, "client closed")
+    h.pipeline.session_closed(other, "client closed")
+
+
+def test_a_closing_recording_is_sealed_at_once_and_synced_in_the_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool = _Pool()
+    monkeypatch.setattr("interceptor.plugins.recording.off_thread", pool)
+    h, plugin = harness(tmp_path)
+    s = open_session(h)
+    select(h, s, 3)
+    path = plugin.live[s.id].writer.path  # type: ignore[union-attr]
+    h.pipeline.session_closed(s, "client closed")
+    assert read(path).end is not None and verify(path)[1] is None, "written and sealed before the fsync"
+    assert len(pool.jobs) == 1
+    pool.finish(OSError(5, "Input/output error"))  # too late to deny anything: it is logged, nothing raises
