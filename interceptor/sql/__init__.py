@@ -3,7 +3,7 @@
 ```python
 classify("DELETE FROM orders WHERE id = 7")        # Classification(effects={'delete'}, tables={'orders'}, ...)
 classify_command(command)                           # by command.protocol
-cache_info()                                        # {'hits': ..., 'misses': ..., 'size': ..., 'shape_hits': ...}
+cache_info()                                        # {'fast_hits': ..., 'hits': ..., 'shape_hits': ...}
 ```
 
 PostgreSQL text is read by PostgreSQL's own parser (pglast), so the gateway and the server never read a statement
@@ -12,8 +12,14 @@ text it cannot read is ``unknown``, with a ``reason``.
 
 Caching (a repeated statement must cost a few microseconds):
 
-1. **Exact text** → result, a bounded LRU (10,000 entries). A hit is one dict lookup (well under 1 µs).
-2. **Shape** → result, for a text seen before with other constants (``WHERE id = 7`` then ``WHERE id = 8``).
+1. **Literal key** → result, PostgreSQL only, a bounded LRU (10,000 entries), for the statement that comes back
+   with new constants (``pgbench -S``: ``WHERE aid = 12345``, then ``WHERE aid = 678``). The key is the text with
+   the contents of its string literals and the digits of its numbers replaced (``'x'`` → ``''``, ``12345`` → ``0``,
+   ``1.5`` → ``0.0``), made by regular expressions in about 1 µs (``postgres.literal_key``). A text outside the
+   subset described below has no such key and goes on to the next layers. Only results that may be shared by shape
+   (3.) are stored under a literal key, and a text answered there is not stored by exact text as well.
+2. **Exact text** → result, a bounded LRU (10,000 entries). A hit is one dict lookup (well under 1 µs).
+3. **Shape** → result, for a text seen before with other constants (``WHERE id = 7`` then ``WHERE id = 8``).
    The shape is the text with every constant replaced by ``$n`` (``pglast.parser.normalize``, 2-5 µs).
 
    Only results that do not depend on a constant's value may be shared between texts of one shape. Some do: the
@@ -27,6 +33,40 @@ Caching (a repeated statement must cost a few microseconds):
    ``tmp_123`` and ``tmp_456``), so a fingerprint-keyed cache would hand back another statement's ``tables`` and
    let a table rule be side-stepped. The normalized text keeps every name, comment and space as written, so it
    only ever merges texts that differ in constants, and it costs no more.
+
+Why the literal key may stand for a text: when two texts have one key, PostgreSQL's lexer reads them as the same
+tokens, but for the values of their constants, so a result that read no constant's value holds for both. The key
+is only made for texts whose lexing depends on nothing it replaces:
+
+- Outside literals, only ASCII letters, digits, ``_``, space, tab, CR, LF and the characters
+  ``, . ( ) * = < > ! + ; : % ^ | ~ @ # ? [ ] - /``, but never ``--`` or ``/*`` (a comment, whose end a literal
+  could move). So no ``$`` (parameters, dollar quotes), no backslash (``E''`` escapes), no ``&`` (with ``UESCAPE``,
+  a ``U&'...'`` string's value changes how a ``U&"..."`` identifier is read), no backquote, braces, NUL or
+  non-ASCII character.
+- A string literal is ``'...'`` with ``''`` for a quote, and no backslash, NUL or lone surrogate inside. Its
+  contents are replaced, never the token itself (it stays ``''``). A prefix letter stays as written: ``E`` and
+  ``N`` strings read ``''`` as a plain one does, but ``B`` and ``X`` strings do not (``B'1''0'`` is two tokens), so a
+  quote right after ``b`` or ``x`` means no key.
+- A quoted identifier ``"..."`` (``""`` for a quote, no NUL or lone surrogate) is kept as written: names matter.
+- A run of at most 9 digits that touches no letter or underscore becomes ``0``; ``t1``, ``0x1F``, ``0b101``,
+  ``1e5`` and ``1_000`` stay as written (``0x1`` and ``1x1`` are lexed differently, so they must not share a key).
+  9 digits stay below 2**31, so an integer constant never turns into a float one (``FETCH 99999999999`` is a
+  syntax error where ``FETCH 1`` is not).
+- Everything else (keywords, names, operators, spaces) stays as written, and a text over 1 KiB has no key.
+
+Scanning a key by the same rules gives back the same pieces, so equal keys mean equal token sequences. The parser
+then builds trees that differ only in the values of constants, except where the grammar itself checks a value.
+PostgreSQL 18's does that for an integer in two places, ``float(p)`` (1 to 53 bits) and ``ALTER TABLE ... ALTER
+[COLUMN] n SET STATISTICS`` (1 to 32767), so a text with the word ``float`` or ``statistics`` has no key (check
+gram.y again when pglast moves to a new PostgreSQL).
+
+The key merges more than the shape does: the normalizer leaves many constants as written (type modifiers, ORDER BY
+and GROUP BY positions, EXPLAIN options, FETCH counts, a CREATE TABLE's DEFAULT), the key does not, so
+``varchar(10)`` and ``varchar(20)``, ``ORDER BY 1`` and ``ORDER BY 2``, ``EXPLAIN (ANALYZE 0)`` and ``EXPLAIN
+(ANALYZE 1)`` share one. That is safe because the classifier marks a result as soon as it reads *any* constant's
+value, an A_Const or a bare Integer, Float, String or Boolean option argument, wherever it stands; everything else
+it reads (statement kinds, the names of tables, functions, CTEs, options and SET settings) comes from keywords and
+identifiers, which the key keeps.
 
 Texts longer than 1 KiB are keyed by a BLAKE2b digest so that the caches stay small. Cached results are shared:
 treat them (and their ``detail``) as read-only. The caches are safe to use from several threads (at worst a result
@@ -94,6 +134,7 @@ class _Lru:
         self.hits = self.misses = 0
 
 
+_FAST = _Lru(MAX_ENTRIES)
 _EXACT = _Lru(MAX_ENTRIES)
 _SHAPES = _Lru(MAX_ENTRIES)
 
@@ -106,21 +147,30 @@ def _key(text: str) -> str | bytes:
 
 def classify(text: str, dialect: str = "postgres") -> Classification:
     """What ``text`` does when the ``dialect`` server runs it (cached; never raises)."""
+    fast = postgres.literal_key(text) if dialect == "postgres" else None
+    if fast is not None:
+        found = _FAST.get(fast)
+        if found is not None:
+            return found
     key: Any = text if len(text) <= _MAX_KEY else _key(text)
     if dialect != "postgres":
         key = (dialect, key)
     found = _EXACT.get(key)
     if found is not None:
         return found
-    result = _classify_shape(text, dialect)
-    _EXACT.put(key, result)
+    result, shareable = _classify_shape(text, dialect)
+    if fast is not None and shareable:
+        _FAST.put(fast, result)  # not under the exact text too: the fast key answers every later copy
+    else:
+        _EXACT.put(key, result)
     return result
 
 
-def _classify_shape(text: str, dialect: str) -> Classification:
+def _classify_shape(text: str, dialect: str) -> tuple[Classification, bool]:
+    """The result for ``text`` from the shape layer or the classifier, and whether it may be shared by shape."""
     entry = _DIALECTS.get(dialect)
     if entry is None:
-        return Classification(frozenset({"unknown"}), reason=f"no statement classifier for {dialect!r}")
+        return Classification(frozenset({"unknown"}), reason=f"no statement classifier for {dialect!r}"), False
     shape_of, classify_text = entry
     try:
         shape = shape_of(text)
@@ -128,13 +178,13 @@ def _classify_shape(text: str, dialect: str) -> Classification:
         if skey is not None:
             found = _SHAPES.get(skey)
             if found is not None:
-                return found
+                return found, True
         result, shareable = classify_text(text)
     except Exception as exc:  # never raise: a classifier bug is an unknown statement (fail closed)
-        return Classification(frozenset({"unknown"}), reason=f"classifier error: {type(exc).__name__}: {exc}")
+        return Classification(frozenset({"unknown"}), reason=f"classifier error: {type(exc).__name__}: {exc}"), False
     if skey is not None and shareable:
         _SHAPES.put(skey, result)
-    return result
+    return result, shareable
 
 
 _BY_OID = "a FunctionCall message names its function only by OID"
@@ -150,8 +200,12 @@ def classify_command(command: Command) -> Classification:
 
 
 def cache_info() -> dict[str, int]:
-    """Counters for benchmarks: exact-text ``hits``/``misses``/``size``, and the same for the shape layer."""
+    """Counters for benchmarks: exact-text ``hits``/``misses``/``size``, and the same for the fast literal-key
+    layer (``fast_``, PostgreSQL only) and the shape layer (``shape_``)."""
     return {
+        "fast_hits": _FAST.hits,
+        "fast_misses": _FAST.misses,
+        "fast_size": len(_FAST.data),
         "hits": _EXACT.hits,
         "misses": _EXACT.misses,
         "size": len(_EXACT.data),
@@ -164,5 +218,6 @@ def cache_info() -> dict[str, int]:
 
 def cache_clear() -> None:
     """Forget every cached result (tests and benchmarks)."""
+    _FAST.clear()
     _EXACT.clear()
     _SHAPES.clear()

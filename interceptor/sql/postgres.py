@@ -13,11 +13,14 @@ too: the gateway cannot tell when they will run. Function calls add the effects 
 ``tables`` holds every relation named (lower case, ``schema.name`` when qualified, a catalog prefix dropped), but
 not a reference to a CTE in scope. ``functions`` holds every function called, both as written (``pg_catalog.now``)
 and bare (``now``).
+
+``shape`` and ``literal_key`` make the cache keys of :mod:`interceptor.sql`, which explains when they may be shared.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -336,6 +339,54 @@ def shape(text: str) -> str | None:
         return _pg.normalize(text)
     except Exception:  # any parser complaint: the full classification reports it
         return None
+
+
+# The fast literal key (the rule and why it is safe: interceptor.sql, "Caching"). A text qualifies when it is, from
+# left to right: runs of the plain characters below, string literals without a backslash, NUL or lone surrogate,
+# quoted identifiers without NUL or lone surrogate, and "-" or "/" that do not start a comment. A quote right after
+# b or x is refused: B'...' and X'...' do not read '' as a quote, so their ends are not where this scan puts them.
+_MAX_KEY = 1024  # as interceptor.sql's: longer texts keep the exact and shape layers
+_KEYABLE = re.compile(
+    r"(?:[A-Za-z0-9_ \t\r\n,.()*=<>!+;:%^|~@#?\[\]]++"
+    r"|'(?<![bBxX]')(?:[^'\\\x00\ud800-\udfff]++|'')*+'"
+    r"|\"(?:[^\"\x00\ud800-\udfff]++|\"\")*+\""
+    r"|-(?!-)|/(?!\*))*+"
+)
+# A number's digits: a maximal run of at most 9 (always below 2**31, so an integer constant stays one) that touches
+# no letter or underscore (t1, 0x1F, 0b101, 1e5, 1_000 and 12abc are kept as written). 1.5 has two runs.
+_AFTER_FIRST_DIGIT = r"(?<![A-Za-z0-9_$][0-9])[0-9]{0,8}(?![A-Za-z0-9_])"
+_NUMBERS = re.compile("[0-9]" + _AFTER_FIRST_DIGIT)
+# The keywords of the two grammar rules that check an integer's value (see interceptor.sql): no key with them.
+_VALUE_CHECKED = re.compile(r"\bfloat\b|\bstatistics\b", re.ASCII)
+_STRINGS = re.compile(r"'[^']*+(?:''[^']*+)*+'")
+# With quoted identifiers: strings, quoted identifiers and numbers in one scan, so that no digit inside a quoted
+# identifier is taken for a number. The leading class lets the scan skip quickly to the next candidate.
+_LITERALS = re.compile(
+    r"['\"0-9](?:(?<=')[^']*+(?:''[^']*+)*+'|(?<=\")[^\"]*+(?:\"\"[^\"]*+)*+\"|(?<=[0-9])" + _AFTER_FIRST_DIGIT + ")"
+)
+
+
+def _placeholder(match: re.Match[str]) -> str:
+    found = match.group()
+    first = found[0]
+    return "''" if first == "'" else found if first == '"' else "0"
+
+
+def literal_key(text: str) -> str | None:
+    """``text`` with the contents of its string literals and the digits of its numbers replaced (``'x'`` -> ``''``,
+    ``12`` -> ``0``, ``1.5`` -> ``0.0``), or None when the text is outside the small subset for which that is safe (see
+    interceptor.sql, "Caching"): two texts with one key are read by PostgreSQL as the same tokens but for the values
+    of their constants."""
+    if len(text) > _MAX_KEY or _KEYABLE.fullmatch(text) is None:
+        return None
+    lowered = text.lower()
+    if ("float" in lowered or "statistics" in lowered) and _VALUE_CHECKED.search(lowered) is not None:
+        return None
+    if '"' in text:
+        return _LITERALS.sub(_placeholder, text)
+    if "'" in text:
+        text = _STRINGS.sub("''", text)  # the digits of a string's contents are gone before numbers are replaced
+    return _NUMBERS.sub("0", text)
 
 
 def classify(text: str) -> tuple[Classification, bool]:

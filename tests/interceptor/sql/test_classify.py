@@ -305,10 +305,16 @@ def test_classify_command_dispatch() -> None:
 def test_exact_and_shape_layers() -> None:
     cache_clear()
     first = classify("SELECT * FROM orders WHERE id = 1")
-    assert cache_info()["misses"] == 1 and cache_info()["shape_size"] == 1
-    assert classify("SELECT * FROM orders WHERE id = 1") is first
+    assert cache_info()["fast_size"] == 1  # the literal-key layer answers it from now on (test_literal_key.py)
+    assert classify("SELECT * FROM orders WHERE id = 2") is first
+    assert cache_info()["fast_hits"] == 1
+    # a comment means no literal key: the exact-text and shape layers answer
+    cache_clear()
+    first = classify("/* c */ SELECT * FROM orders WHERE id = 1")
+    assert cache_info()["misses"] == 1 and cache_info()["shape_size"] == 1 and cache_info()["fast_size"] == 0
+    assert classify("/* c */ SELECT * FROM orders WHERE id = 1") is first
     assert cache_info()["hits"] == 1
-    assert classify("SELECT * FROM orders WHERE id = 2") is first  # new constant: the shape layer answers
+    assert classify("/* c */ SELECT * FROM orders WHERE id = 2") is first  # new constant: the shape layer answers
     assert cache_info()["shape_hits"] == 1
     long = "SELECT * FROM t WHERE a IN (" + ", ".join(str(i) for i in range(500)) + ")"
     assert classify(long) is classify(long)
