@@ -138,18 +138,24 @@ class ChainWriter:
     """Appends chained records to one file. Continues an existing chain after a restart.
 
     Lines are kept in a list of their own until :meth:`flush` or until :data:`BUFFER` bytes are waiting, then
-    written with one system call: a writer holds no buffer while nothing is waiting (an idle session's recording
-    costs an open file descriptor, not a 64 KiB file buffer)."""
+    written with one system call. The file is opened for each write (and each fsync) and closed after it, so a
+    writer holds neither a buffer nor a file descriptor while nothing is waiting: an idle session's recording
+    costs no descriptor (a gateway holding thousands of sessions would otherwise run out of them)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.seq, self.prev = _tail(path)
-        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.close(self._open(create=True))  # made (0600) and known to be writable now, not at the first flush
+        self.closed = False
         self._lines: list[bytes] = []
         self._waiting = 0  # bytes in _lines
         self._dirty = False  # written since the last fsync
         self._pending: list[Fragment] = []
+
+    def _open(self, create: bool = False) -> int:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+        return os.open(self.path, flags, 0o600)
 
     def defer(self, build: Fragment) -> None:
         """Queue a record: ``build(escape)`` makes it at the next :meth:`drain` (or any other call that writes)."""
@@ -172,7 +178,7 @@ class ChainWriter:
             waiting += len(line)
         self._waiting = waiting
         if waiting >= BUFFER:
-            self._write()
+            os.close(self._write())
 
     def append(self, record: dict[str, Any]) -> str:
         """Append one record now (after the queued ones); returns its hash."""
@@ -184,43 +190,54 @@ class ChainWriter:
         self._lines.append(line)
         self._waiting += len(line)
         if self._waiting >= BUFFER:
-            self._write()
+            os.close(self._write())
         return self.prev
 
-    def _write(self) -> None:
-        if self._fd is None:
+    def _write(self) -> int:
+        """Write the waiting lines; returns the open descriptor, for the caller to fsync or close."""
+        if self.closed:
             raise ValueError(f"{self.path}: the chain is closed")
         data = memoryview(b"".join(self._lines))
         self._lines.clear()
         self._waiting = 0
-        self._dirty = True
-        while data:
-            data = data[os.write(self._fd, data) :]
+        fd = self._open()
+        try:
+            self._dirty = True
+            while data:
+                data = data[os.write(fd, data) :]
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def flush(self, sync: bool = True, background: Background | None = None) -> None:
         """Write the waiting lines; with ``sync``, fsync them too: at once, or with ``background`` (a function that
-        runs a job on another thread, so the reactor does not wait for the disk) on a duplicate of the file
-        descriptor, which stays valid however soon this writer is closed."""
+        runs a job on another thread, so the reactor does not wait for the disk; the job closes the descriptor)."""
         if self._pending:
             self.drain()
-        if self._lines:
-            self._write()
-        if not sync or not self._dirty or self._fd is None:
+        fd = self._write() if self._lines else None
+        if not sync or not self._dirty or self.closed:
+            if fd is not None:
+                os.close(fd)
             return
+        if fd is None:
+            fd = self._open()
         self._dirty = False
         if background is None:
-            os.fsync(self._fd)
-        else:
-            background(partial(_fsync_and_close, os.dup(self._fd)))
+            _fsync_and_close(fd)
+            return
+        try:
+            background(partial(_fsync_and_close, fd))
+        except BaseException:
+            os.close(fd)
+            raise
 
     def close(self, background: Background | None = None) -> None:
-        """Flush (fsync included, with ``background`` as for :meth:`flush`) and close the file."""
+        """Flush (fsync included, with ``background`` as for :meth:`flush`); the writer takes no more lines."""
         try:
             self.flush(True, background)
         finally:
-            if self._fd is not None:
-                fd, self._fd = self._fd, None
-                os.close(fd)
+            self.closed = True
 
 
 def _fsync_and_close(fd: int) -> None:

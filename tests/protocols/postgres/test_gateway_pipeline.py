@@ -65,15 +65,6 @@ def test_extended_protocol_parse_denied(gateway: GatewayProcess, table: str) -> 
     assert _rows(gateway, table) == 2
 
 
-def _messages(data: bytes) -> list[tuple[str, bytes]]:
-    out, pos = [], 0
-    while pos + 5 <= len(data):
-        (length,) = struct.unpack_from("!i", data, pos + 1)
-        out.append((chr(data[pos]), data[pos + 5 : pos + 1 + length]))
-        pos += 1 + length
-    return out
-
-
 def test_pipelined_parse_after_select_is_denied_in_order(gateway: GatewayProcess, table: str) -> None:
     """Three statements pipelined in one write, one Sync: the first runs, the denied second gets the gateway's
     error in its place, the third is skipped with it (as the server skips everything up to Sync after an error).
@@ -93,13 +84,13 @@ def test_pipelined_parse_after_select_is_denied_in_order(gateway: GatewayProcess
         s.sendall(wire.password(gateway.tokens["bot"]))
         wire.recv_until_ready(s)
         s.sendall(b"".join(m.encode() for m in batch))
-        answer = _messages(wire.recv_until_ready(s))
+        answer = wire.messages(wire.recv_until_ready(s))
         assert [t for t, _ in answer] == ["1", "2", "T", "D", "C", "E", "Z"]
         assert answer[3][1].endswith(b"before")
         error = wire.error_fields(b"E" + struct.pack("!i", len(answer[5][1]) + 4) + answer[5][1])
         assert error["C"] == "42501" and "forbidden_marker are blocked" in error["M"]
         s.sendall(b"".join(m.encode() for m in batch[8:]))  # the session is still usable
-        assert [t for t, _ in _messages(wire.recv_until_ready(s))] == ["1", "2", "T", "D", "C", "Z"]
+        assert [t for t, _ in wire.messages(wire.recv_until_ready(s))] == ["1", "2", "T", "D", "C", "Z"]
     assert _rows(gateway, table) == 2
 
 

@@ -47,3 +47,13 @@ def recv_until_ready(s: socket.socket, timeout: float = 10) -> bytes:
             break
         data += chunk
     return data
+
+
+def messages(data: bytes) -> list[tuple[str, bytes]]:
+    """The backend messages in ``data`` as (type, body) pairs."""
+    out, pos = [], 0
+    while pos + 5 <= len(data):
+        (length,) = struct.unpack_from("!i", data, pos + 1)
+        out.append((chr(data[pos]), data[pos + 5 : pos + 1 + length]))
+        pos += 1 + length
+    return out
