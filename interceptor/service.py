@@ -69,7 +69,7 @@ class Gateway(Service):
     def startService(self) -> None:
         super().startService()
         files = raise_open_files_limit()
-        log.info("up to {files} open files (about {sessions} sessions)", files=files, sessions=files // 3)
+        log.info("up to {files} open files (about {sessions} sessions)", files=files, sessions=files // 2)
         cert = self.config.tls.cert or self.config.data_dir / "tls" / "gateway.crt"
         key = self.config.tls.key or self.config.data_dir / "tls" / "gateway.key"
         if self.config.tls.cert is None:
@@ -77,7 +77,7 @@ class Gateway(Service):
         self.server_tls = server_options(cert, key)
         for proto, addr in self.config.listen.items():
             factory = _factory(proto)(self)
-            port = self.reactor.listenTCP(addr.port, factory, interface=addr.host)
+            port = self.reactor.listenTCP(addr.port, factory, backlog=LISTEN_BACKLOG, interface=addr.host)
             self.ports[proto] = port
             log.info(
                 "listening for {protocol} on {host}:{port}",
@@ -204,6 +204,12 @@ class Gateway(Service):
         for relay in list(self.sessions.values()):
             if relay.last_activity < limit:
                 relay.terminate("idle timeout")
+
+
+#: Connections the kernel queues before the gateway accepts them (Twisted's default, 50, overflowed when a few
+#: dozen clients connected at once: each overflow cost that client a one-second SYN retry). Linux caps it at
+#: net.core.somaxconn.
+LISTEN_BACKLOG = 1024
 
 
 def raise_open_files_limit() -> int:

@@ -243,6 +243,9 @@ class ClientProtocol(ClientLeg):
         out.append(codec.ReadyForQuery(ready.status).encode())
         self.transport.write(b"".join(out))
         self.state = READY
+        # what only the login needed: an idle session should hold as little as it can
+        ready.parameters.clear()
+        self.params, self._upstream_factory, self._connector = {}, None, None
         self.gateway.pipeline.session_opened(self.session)
         early, self._early = self._early, []
         self.resume("login")

@@ -12,7 +12,6 @@ Upstream → client: see :mod:`downstream`.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
@@ -87,7 +86,7 @@ class Relay:
         self._seq = 0
         self._holding = False
         self._once: dict[str, bool] = {}  # statement approved by review -> its one execution has run
-        self._backlog: deque[tuple[bytes, list[tuple[int, int, int]], int]] = deque()
+        self._backlog: list[tuple[bytes, list[tuple[int, int, int]], int]] = []  # only while a command is held
         self.closed = False
         self.last_activity = gateway.reactor.seconds()
 
@@ -245,7 +244,7 @@ class Relay:
             if i < len(frames):
                 self._run(buf, frames, i)
             while self._backlog and not self._holding and not self.closed:
-                b, f, j = self._backlog.popleft()
+                b, f, j = self._backlog.pop(0)
                 self._run(b, f, j)
 
         def failed(failure: Failure) -> None:
