@@ -39,8 +39,7 @@ bench: setup
 	@command -v sysbench >/dev/null && command -v mariadb >/dev/null || { \
 	  echo "installing sysbench and the MariaDB client (the MySQL benchmark's tools)"; \
 	  apt-get update -qq && apt-get install -y -qq sysbench mariadb-client >/dev/null; }
-	$(PY) bench/postgres --python $(PY)
-	$(PY) bench/mysql --python $(PY)
+	$(PY) bench/run --python $(PY)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
