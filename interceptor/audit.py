@@ -142,6 +142,8 @@ class ChainWriter:
     writer holds neither a buffer nor a file descriptor while nothing is waiting: an idle session's recording
     costs no descriptor (a gateway holding thousands of sessions would otherwise run out of them)."""
 
+    __slots__ = ("_dirty", "_lines", "_pending", "_waiting", "closed", "path", "prev", "seq")
+
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -93,6 +93,8 @@ class RecordingWriter:
     existing one) and writes the header; :meth:`end` writes the end line and closes the file. Lines are buffered
     until :meth:`flush` (the plugin calls it on a timer). Every method raises OSError when the disk refuses."""
 
+    __slots__ = ("_chain", "closed", "counts", "path")
+
     def __init__(self, recordings: Path, session: Session, ts: float | None = None) -> None:
         self.path = session_path(recordings, session.id, session.started_at)
         recordings.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -100,7 +102,7 @@ class RecordingWriter:
         if self.path.exists():
             raise FileExistsError(errno.EEXIST, "a recording of this session already exists", str(self.path))
         self._chain = ChainWriter(self.path)
-        self.counts: Counter[str] = Counter()
+        self.counts = [0, 0, 0, 0]  # in the order of _COUNTED: commands, denied, results, errors
         self.closed = False
         ident = session.identity
         self._line(
@@ -139,9 +141,9 @@ class RecordingWriter:
         self._chain.drain()
 
     def command(self, command: Command, verdict: Verdict, ts: float | None = None) -> None:
-        self.counts["commands"] += 1
+        self.counts[0] += 1
         if verdict.action is Action.DENY:
-            self.counts["denied"] += 1
+            self.counts[1] += 1
         self._later(_command_line, ts, command, verdict)
 
     def result(
@@ -150,11 +152,11 @@ class RecordingWriter:
     ) -> None:  # fmt: skip
         """``rows`` are the rows kept (already capped; not changed afterwards); ``row_count`` counts every row
         the client received."""
-        self.counts["results"] += 1
+        self.counts[2] += 1
         self._later(_result_line, ts, command, columns, rows, row_count, status)
 
     def error(self, command: int | None, sqlstate: str, message: str, ts: float | None = None) -> None:
-        self.counts["errors"] += 1
+        self.counts[3] += 1
         self._later(_error_line, ts, command, sqlstate, message)
 
     def end(self, reason: str, ts: float | None = None, background: Background | None = None) -> str:
@@ -162,7 +164,7 @@ class RecordingWriter:
         :meth:`ChainWriter.flush`) and close. Returns the end line's own hash (the recording's seal)."""
         ended = time.time() if ts is None else ts
         self._chain.drain()  # the queued lines first: the digest is the hash of the last of them
-        counts = {k: self.counts[k] for k in _COUNTED} | {"lines": self._chain.seq}
+        counts = dict(zip(_COUNTED, self.counts, strict=True)) | {"lines": self._chain.seq}
         seal = self._line("end", ended, reason=reason, ended_at=ended, digest=self._chain.prev, counts=counts)
         self.close(background)
         return seal

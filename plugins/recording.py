@@ -47,7 +47,7 @@ class _Live:
         self.writer = writer
         self.rows = rows
         self.failed: str | None = None
-        self.pending: set[_ResultRecorder] = set()
+        self.pending: list[_ResultRecorder] = []  # results still open (rarely more than one; small when idle)
 
 
 class _ResultRecorder:
@@ -63,7 +63,7 @@ class _ResultRecorder:
         self._kept: list[Sequence[bytes | None]] = []
         self.cap = live.rows
         self.count = 0
-        live.pending.add(self)
+        live.pending.append(self)
 
     def row(self, values: Sequence[bytes | None]) -> None:
         if self.count < self.cap:
@@ -74,7 +74,7 @@ class _ResultRecorder:
         live = self._live
         if self not in live.pending:
             return
-        live.pending.discard(self)
+        live.pending.remove(self)
         if live.writer is None:
             return
         try:
