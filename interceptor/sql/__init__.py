@@ -12,15 +12,18 @@ text it cannot read is ``unknown``, with a ``reason``.
 
 Caching (a repeated statement must cost a few microseconds):
 
-1. **Literal key** → result, PostgreSQL only, a bounded LRU (10,000 entries), for the statement that comes back
-   with new constants (``pgbench -S``: ``WHERE aid = 12345``, then ``WHERE aid = 678``). The key is the text with
-   the contents of its string literals and the digits of its numbers replaced (``'x'`` → ``''``, ``12345`` → ``0``,
-   ``1.5`` → ``0.0``), made by regular expressions in about 1 µs (``postgres.literal_key``). A text outside the
-   subset described below has no such key and goes on to the next layers. Only results that may be shared by shape
-   (3.) are stored under a literal key, and a text answered there is not stored by exact text as well.
+1. **Literal key** → result, a bounded LRU (10,000 entries), for the statement that comes back with new constants
+   (``pgbench -S``: ``WHERE aid = 12345``, then ``WHERE aid = 678``; sysbench's ``WHERE id=4711``). The key is the
+   text with the contents of its string literals and the digits of its numbers replaced (``'x'`` → ``''``,
+   ``12345`` → ``0``), made by regular expressions in about 1 µs (``postgres.literal_key``,
+   ``mysql.literal_key``; keys of dialects other than PostgreSQL are stored as ``(dialect, key)``). A text outside
+   its dialect's subset described below has no such key and goes on to the next layers. Only results that may be
+   shared by shape (3.) are stored under a literal key, and a text answered there is not stored by exact text as
+   well.
 2. **Exact text** → result, a bounded LRU (10,000 entries). A hit is one dict lookup (well under 1 µs).
 3. **Shape** → result, for a text seen before with other constants (``WHERE id = 7`` then ``WHERE id = 8``).
-   The shape is the text with every constant replaced by ``$n`` (``pglast.parser.normalize``, 2-5 µs).
+   The shape is the text with every constant replaced by ``$n`` (``pglast.parser.normalize``, 2-5 µs); for MySQL,
+   the token stream with its string and number literals blanked (``mysql.shape``, which lexes: about 8 µs).
 
    Only results that do not depend on a constant's value may be shared between texts of one shape. Some do: the
    value in ``SET standard_conforming_strings = off``, ``set_config(name, value)``, ``ALTER ROLE ... SET``, COPY's
@@ -34,9 +37,10 @@ Caching (a repeated statement must cost a few microseconds):
    let a table rule be side-stepped. The normalized text keeps every name, comment and space as written, so it
    only ever merges texts that differ in constants, and it costs no more.
 
-Why the literal key may stand for a text: when two texts have one key, PostgreSQL's lexer reads them as the same
-tokens, but for the values of their constants, so a result that read no constant's value holds for both. The key
-is only made for texts whose lexing depends on nothing it replaces:
+Why the literal key may stand for a text: when two texts have one key, the dialect's lexer reads them as the same
+tokens, but for the values of their constants, so a result that read no constant's value holds for both.
+
+PostgreSQL's key (``1.5`` → ``0.0``) is only made for texts whose lexing depends on nothing it replaces:
 
 - Outside literals, only ASCII letters, digits, ``_``, space, tab, CR, LF and the characters
   ``, . ( ) * = < > ! + ; : % ^ | ~ @ # ? [ ] - /``, but never ``--`` or ``/*`` (a comment, whose end a literal
@@ -68,6 +72,41 @@ value, an A_Const or a bare Integer, Float, String or Boolean option argument, w
 it reads (statement kinds, the names of tables, functions, CTEs, options and SET settings) comes from keywords and
 identifiers, which the key keeps.
 
+MySQL's and MariaDB's key (``1.5`` → ``0.5``, ``mysql.literal_key``) follows the same plan with the servers' lexical
+rules, which are also those of the gateway's lexer (:mod:`interceptor.sql.mysql_lexer`):
+
+- Outside literals, only ASCII letters, digits, ``_``, space, tab, CR, LF and the characters
+  ``, . ( ) * = < > ! + ; : % ^ | ~ @ ? [ ] & - /``, but never ``--`` or ``/*`` (comments, executable ``/*!...*/``
+  and ``/*+`` hints among them). So no ``#`` (a comment), no ``"`` (a string, or with ``ANSI_QUOTES`` a name), no
+  ``$`` (part of a name: ``a$1``), no backslash, no braces (ODBC escapes), NUL or non-ASCII character. None of the
+  characters allowed changes how what follows is read, but ``@``: ``@name``, ``@@session.name`` and ``@1`` are
+  variables (one token, digits included), and ``@'...'`` a variable or host whose name is the string.
+- A string literal is ``'...'`` with ``''`` for a quote and no backslash (an escape unless
+  ``NO_BACKSLASH_ESCAPES``, so either way the string ends at the same place), NUL or lone surrogate inside. Its
+  contents are replaced, never the token itself. A prefix stays as written (``N''``, ``_utf8mb4''``), but a quote
+  right after ``b`` or ``x`` (``B'1''0'`` and ``X'..'`` do not read ``''`` as a quote) or ``@`` means no key.
+- A backquoted identifier (a doubled backquote inside for one, no NUL or lone surrogate) is kept as written.
+- A run of at most 9 digits becomes ``0`` when it touches no letter or underscore and follows no ``.`` or ``@``. So
+  names that start with digits (``1abc``), ``0x1F``, ``0b101``, ``1e5``, ``t1``, the variables ``@1`` and ``@a.1``,
+  and the digits after a dot (``t.5`` and ``db.5`` are names to MySQL, ``1.5`` keeps its ``5``) stay as written. 9
+  digits keep a number the server's plain integer token (a longer one may lex as a BIGINT or DECIMAL one).
+- Everything else stays as written, and a text over 1 KiB has no key.
+
+As for PostgreSQL, scanning a key by the same rules gives back the same pieces (a key is its own key), and the
+gateway's lexer and the server's read the same token sequence from every text of one key, but for the values of
+strings and numbers: nothing the key replaces decides where a token ends or what kind it is.
+
+The MySQL classifier is the gateway's own walk over these tokens, so no grammar check of a value can make one text
+of a key readable and another not (the server may still refuse ``FLOAT(99)``, ``DECIMAL(2,5)`` or ``CHAR(99999)``:
+an error, whatever the gateway's answer). Everything the walk reports comes from the kinds of tokens, keywords,
+names and operators, which the key keeps, except where it reads a literal's value, and there it marks the result
+(``constants`` in :mod:`interceptor.sql.mysql_walk`): every SET (values, ``SET NAMES``, ``sql_mode``, MariaDB's
+``SET STATEMENT ... FOR``), the texts of ``PREPARE s FROM 'text'``, ``EXECUTE IMMEDIATE 'text'`` and
+``CALL sys.execute_prepared_stmt('text')``, the file of ``LOAD DATA LOCAL INFILE 'file'`` (``detail["load_data"]``),
+a table's ``ENGINE='name'``, a name's part written as a number (``db.5``), and a statement that starts with a
+literal (its value is quoted in the reason). ``KILL 5``, ``LIMIT``, ``INTO OUTFILE 'x'``, ``DEFINER='u'@h`` and
+type sizes are never read.
+
 Texts longer than 1 KiB are keyed by a BLAKE2b digest so that the caches stay small. Cached results are shared:
 treat them (and their ``detail``) as read-only. The caches are safe to use from several threads (at worst a result
 is computed twice).
@@ -78,7 +117,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from interceptor.model import Classification, Command, CommandKind
 from interceptor.sql import mysql, postgres
@@ -88,11 +127,19 @@ __all__ = ["cache_clear", "cache_info", "classify", "classify_command"]
 MAX_ENTRIES = 10_000
 _MAX_KEY = 1024
 
-# dialect -> (shape(text) -> str | None, classify(text) -> (result, shareable by shape)).
+
+class _Dialect(NamedTuple):
+    """How one dialect's texts are classified and keyed (see "Caching")."""
+
+    literal_key: Callable[[str], str | None]  # the fast key, None outside its safe subset
+    shape: Callable[[str], str | None]  # the shape key, None when there is none
+    classify: Callable[[str], tuple[Classification, bool]]  # (result, shareable by shape and literal key)
+
+
 # The dispatch point for other protocols: "mysql" (MySQL and MariaDB) is read by interceptor.sql.mysql.
-_DIALECTS: dict[str, tuple[Callable[[str], str | None], Callable[[str], tuple[Classification, bool]]]] = {
-    "postgres": (postgres.shape, postgres.classify),
-    "mysql": (mysql.shape, mysql.classify),
+_DIALECTS: dict[str, _Dialect] = {
+    "postgres": _Dialect(postgres.literal_key, postgres.shape, postgres.classify),
+    "mysql": _Dialect(mysql.literal_key, mysql.shape, mysql.classify),
 }
 
 
@@ -147,7 +194,14 @@ def _key(text: str) -> str | bytes:
 
 def classify(text: str, dialect: str = "postgres") -> Classification:
     """What ``text`` does when the ``dialect`` server runs it (cached; never raises)."""
-    fast = postgres.literal_key(text) if dialect == "postgres" else None
+    fast: Any
+    if dialect == "postgres":  # the hot path: PostgreSQL's keys go into the caches bare, other dialects' in a tuple
+        fast = postgres.literal_key(text)
+    else:
+        entry = _DIALECTS.get(dialect)
+        fast = None if entry is None else entry.literal_key(text)
+        if fast is not None:
+            fast = (dialect, fast)
     if fast is not None:
         found = _FAST.get(fast)
         if found is not None:
@@ -171,15 +225,14 @@ def _classify_shape(text: str, dialect: str) -> tuple[Classification, bool]:
     entry = _DIALECTS.get(dialect)
     if entry is None:
         return Classification(frozenset({"unknown"}), reason=f"no statement classifier for {dialect!r}"), False
-    shape_of, classify_text = entry
     try:
-        shape = shape_of(text)
+        shape = entry.shape(text)
         skey: Any = None if shape is None else (dialect, _key(shape))
         if skey is not None:
             found = _SHAPES.get(skey)
             if found is not None:
                 return found, True
-        result, shareable = classify_text(text)
+        result, shareable = entry.classify(text)
     except Exception as exc:  # never raise: a classifier bug is an unknown statement (fail closed)
         return Classification(frozenset({"unknown"}), reason=f"classifier error: {type(exc).__name__}: {exc}"), False
     if skey is not None and shareable:
@@ -201,7 +254,7 @@ def classify_command(command: Command) -> Classification:
 
 def cache_info() -> dict[str, int]:
     """Counters for benchmarks: exact-text ``hits``/``misses``/``size``, and the same for the fast literal-key
-    layer (``fast_``, PostgreSQL only) and the shape layer (``shape_``)."""
+    layer (``fast_``) and the shape layer (``shape_``)."""
     return {
         "fast_hits": _FAST.hits,
         "fast_misses": _FAST.misses,

@@ -25,15 +25,19 @@ it), ``load_data`` (``{"local": bool, "files": (...)}``: whether a LOAD DATA in 
 files it names, so the MySQL relay passes the server's request for exactly those files), ``dynamic`` (True: SQL
 the gateway cannot read will run: ``EXECUTE s``, ``PREPARE s FROM @v``).
 
-Caching (the shape layer of :mod:`interceptor.sql`): the shape is the token stream with every string and integer
-literal blanked. Whitespace, comments and executable-comment markers are already gone, keywords are folded, names
-are kept exactly, so two texts share a shape only when they differ in literal values, and the classifier reads a
-literal's value only for SET, PREPARE and EXECUTE IMMEDIATE: those results are marked and kept out of the shape
-layer. A text whose lexing reported a problem has no shape.
+Caching (the literal-key and shape layers of :mod:`interceptor.sql`, which explains both): the shape is the token
+stream with every string and integer literal blanked. Whitespace, comments and executable-comment markers are
+already gone, keywords are folded, names are kept exactly, so two texts share a shape only when they differ in
+literal values. The classifier reads a literal's value only for SET, PREPARE / EXECUTE IMMEDIATE / CALL
+sys.execute_prepared_stmt texts, LOAD DATA LOCAL's file, ``ENGINE='name'``, a name part written as a number
+(``db.5``) and the reason for a statement that starts with a literal: those results are marked and kept out of
+the shape and literal-key layers. A text whose lexing reported a problem has no shape. ``literal_key`` is the
+cheaper key, made from the text without lexing it, for a conservative subset of texts.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from interceptor.model import Classification
@@ -42,7 +46,7 @@ from interceptor.sql.mysql_flow import count, run
 from interceptor.sql.mysql_lexer import KIND_TAGS, NUM, STR, Lexed, lex
 from interceptor.sql.mysql_walk import Walk
 
-__all__ = ["classify", "shape"]
+__all__ = ["classify", "literal_key", "shape"]
 
 _EMPTY = Classification(frozenset(), statements=0)
 _last: tuple[str, Lexed] = ("", Lexed([], []))  # shape() lexes, classify() of the same text reuses it
@@ -65,6 +69,51 @@ def shape(text: str) -> str | None:
         return None
     tags = KIND_TAGS
     return "\x00".join("s" if t.kind == STR else "n" if t.kind == NUM else tags[t.kind] + t.value for t in lexed.tokens)
+
+
+# The fast literal key (the rule and why it is safe: interceptor.sql, "Caching"). A text qualifies when it is, from
+# left to right: runs of the plain characters below, string literals '...' without a backslash, NUL or lone
+# surrogate, backquoted identifiers without NUL or lone surrogate, and "-" or "/" that do not start a comment. A
+# quote right after b or x is refused (B'...' and X'...' do not read '' as a quote), and so is one right after @
+# (@'name' is a variable whose name is the string, 'user'@'host' an account).
+_MAX_KEY = 1024  # as interceptor.sql's: longer texts keep the exact and shape layers
+_KEYABLE = re.compile(
+    r"(?:[A-Za-z0-9_ \t\r\n,.()*=<>!+;:%^|~@?\[\]&]++"
+    r"|'(?<![bBxX@]')(?:[^'\\\x00\ud800-\udfff]++|'')*+'"
+    r"|`(?:[^`\x00\ud800-\udfff]++|``)*+`"
+    r"|-(?!-)|/(?!\*))*+"
+)
+# A number's digits: a maximal run of at most 9 (an integer constant stays one) that touches no letter or
+# underscore and follows no "." or "@". Kept as written: 1abc (a name), 0x1F, 0b101, 1e5, t1, @1 and @a.1
+# (variables), and t.5 / `t`.5 (after a name's ".", MySQL reads digits as a name: column or table 5). 1.5 -> 0.5.
+_AFTER_FIRST_DIGIT = r"(?<![A-Za-z0-9_.@][0-9])[0-9]{0,8}+(?![A-Za-z0-9_])"
+_NUMBERS = re.compile("[0-9]" + _AFTER_FIRST_DIGIT)
+_STRINGS = re.compile(r"'[^']*+(?:''[^']*+)*+'")
+# With backquotes: strings, backquoted identifiers and numbers in one scan, so that no digit inside a quoted name is
+# taken for a number.
+_LITERALS = re.compile(
+    r"['`0-9](?:(?<=')[^']*+(?:''[^']*+)*+'|(?<=`)[^`]*+(?:``[^`]*+)*+`|(?<=[0-9])" + _AFTER_FIRST_DIGIT + ")"
+)
+
+
+def _placeholder(match: re.Match[str]) -> str:
+    found = match.group()
+    first = found[0]
+    return "''" if first == "'" else found if first == "`" else "0"
+
+
+def literal_key(text: str) -> str | None:
+    """``text`` with the contents of its string literals and the digits of its numbers replaced (``'x'`` -> ``''``,
+    ``12`` -> ``0``, ``1.5`` -> ``0.5``), or None when the text is outside the small subset for which that is safe
+    (see interceptor.sql, "Caching"): two texts with one key are read by the lexer as the same tokens but for the
+    values of their string and number literals."""
+    if len(text) > _MAX_KEY or _KEYABLE.fullmatch(text) is None:
+        return None
+    if "`" in text:
+        return _LITERALS.sub(_placeholder, text)
+    if "'" in text:
+        text = _STRINGS.sub("''", text)  # the digits of a string's contents are gone before numbers are replaced
+    return _NUMBERS.sub("0", text)
 
 
 def classify(text: str) -> tuple[Classification, bool]:

@@ -29,7 +29,7 @@ another language (MySQL's ``LANGUAGE JAVASCRIPT``) or an Oracle-mode package, is
 from __future__ import annotations
 
 from interceptor.sql.mysql_flow import LEADERS, leader, piece
-from interceptor.sql.mysql_lexer import STR, VAR
+from interceptor.sql.mysql_lexer import QID, STR, VAR, WORD, string_value
 from interceptor.sql.mysql_walk import Walk
 
 _PREFIXES = frozenset(
@@ -90,9 +90,20 @@ def _table_options(w: Walk, j: int, end: int) -> None:
             w.add("file_write")
         elif v == "connection" and (w.op(j + 1, "=") or (j + 1 < end and w.toks[j + 1].kind == STR)):
             w.add("admin")
-        elif v == "engine" and w.word(j + 2 if w.op(j + 1, "=") else j + 1) in _REMOTE_ENGINES:
+        elif v == "engine" and _engine(w, j + 2 if w.op(j + 1, "=") else j + 1, end) in _REMOTE_ENGINES:
             w.add("admin")
         j += 1
+
+
+def _engine(w: Walk, j: int, end: int) -> str:
+    """The storage engine named at ``j`` (lower case): a name, or a string (``ENGINE='FEDERATED'``)."""
+    if j >= end:
+        return ""
+    t = w.toks[j]
+    if t.kind == STR:
+        w.result.constants = True  # a literal's value decides
+        return string_value(t.value).strip().lower()
+    return t.value.lower() if t.kind == WORD or t.kind == QID else ""
 
 
 def _routine_body(w: Walk, j: int, end: int) -> int | None:

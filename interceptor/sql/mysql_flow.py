@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from interceptor.sql.mysql_lexer import OP, WORD, Token, lex
+from interceptor.sql.mysql_lexer import NUM, OP, STR, WORD, Token, lex
 from interceptor.sql.mysql_walk import QUERY_STARTS, Walk
 
 MAX_DEPTH = 3  # how deep statement texts may nest (the server refuses PREPARE inside a prepared statement)
@@ -204,6 +204,8 @@ def simple(w: Walk, i: int, end: int) -> None:
             return
     handler = LEADERS.get(t.value) if t.kind == WORD else None
     if handler is None:
+        if t.kind == STR or t.kind == NUM:
+            w.result.constants = True  # the reason quotes a literal's value
         shown = t.value.upper() if t.kind == WORD else repr(t.value)
         w.unknown(f"unrecognised statement {shown[:40]}")
         w.scan(i, end)

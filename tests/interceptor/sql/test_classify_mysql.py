@@ -155,6 +155,16 @@ CASES: list[tuple[str, set[str], set[str] | None, set[str] | None]] = [
     ("CREATE TABLE t LIKE u", {"create"}, {"t", "u"}, None),
     ("CREATE TABLE t (a INT) DATA DIRECTORY = '/tmp'", {"create", "file_write"}, {"t"}, None),
     ("CREATE TABLE t (a INT) ENGINE=FEDERATED CONNECTION='mysql://h/db/t'", {"create", "admin"}, {"t"}, None),
+    (
+        "CREATE TABLE t (a INT) ENGINE='CONNECT' TABLE_TYPE=CSV FILE_NAME='/etc/passwd'",
+        {"create", "admin"},
+        {"t"},
+        None,
+    ),
+    ("CREATE TABLE t (a INT) ENGINE = `Spider`", {"create", "admin"}, {"t"}, None),
+    ("ALTER TABLE t ENGINE 'federated'", {"alter", "admin"}, {"t"}, None),
+    ("CREATE TABLE t (a INT) ENGINE='InnoDB'", {"create"}, {"t"}, None),
+    ("SELECT * FROM db.5 JOIN `db`.`6`", {"select"}, {"db.5", "db.6"}, None),
     ("CREATE OR REPLACE VIEW v AS SELECT * FROM u", {"create", "select"}, {"v", "u"}, None),
     ("CREATE INDEX i ON t (a)", {"create"}, {"t"}, None),
     ("ALTER TABLE t ADD COLUMN c INT", {"alter"}, {"t"}, None),
@@ -330,6 +340,20 @@ def test_constant_dependent_results_are_not_shared() -> None:
     assert classify("SET NAMES 'sjis'", "mysql").effects == {"set", "admin"}
     assert classify("PREPARE s FROM 'SELECT 1'", "mysql").effects == {"prepare", "select"}
     assert classify("PREPARE s FROM 'DROP TABLE t'", "mysql").effects == {"prepare", "drop"}
+    # the shape blanks numbers, but MySQL reads the digits after a name's dot as a name: db.5 is table 5 of db
+    assert mysql.shape("SELECT * FROM db.5") == mysql.shape("SELECT * FROM db.6")
+    assert classify("SELECT * FROM db.5", "mysql").tables == {"db.5"}
+    assert classify("SELECT * FROM db.6", "mysql").tables == {"db.6"}
+    assert classify("INSERT INTO db.6 VALUES (1)", "mysql").tables == {"db.6"}
+    assert classify("INSERT INTO db.7 VALUES (1)", "mysql").tables == {"db.7"}
+    # a statement that starts with a literal is unknown, with the literal in the reason
+    assert classify("5", "mysql").reason == "unrecognised statement '5'"
+    assert classify("6", "mysql").reason == "unrecognised statement '6'"
+    assert classify("'a'; SELECT 1", "mysql").reason == "unrecognised statement \"'a'\""
+    assert classify("'b'; SELECT 1", "mysql").reason == "unrecognised statement \"'b'\""
+    # ENGINE = 'name' (a string) decides whether the table reaches other servers or files
+    assert classify("CREATE TABLE t (a INT) ENGINE='InnoDB'", "mysql").effects == {"create"}
+    assert classify("CREATE TABLE t (a INT) ENGINE='FEDERATED'", "mysql").effects == {"create", "admin"}
 
 
 _constant = st.one_of(
@@ -347,6 +371,9 @@ TEMPLATES = [
     "EXECUTE IMMEDIATE {0}",
     "DELETE FROM t WHERE a = {0}; SET NAMES {1}",
     "SELECT {0} INTO OUTFILE {1}",
+    "SELECT * FROM db.{0}",
+    "{0}",
+    "CREATE TABLE t (a INT) ENGINE={0}",
 ]
 
 
