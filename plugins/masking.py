@@ -33,6 +33,7 @@ class MaskingPlugin:
         self._key: bytes | None = None
         self._compiled: dict[tuple[Any, ...], RowRewriter | None] = {}
         self._by_object: dict[int, tuple[Sequence[Column], MaskSpec, RowRewriter | None]] = {}
+        self._text_rewriters: dict[int, tuple[MaskSpec, Callable[[str], str]]] = {}  # per spec, not per session
         self.known: frozenset[str] = frozenset()
 
     @hookimpl
@@ -42,6 +43,7 @@ class MaskingPlugin:
         self.known = frozenset(policies)
         self._compiled.clear()
         self._by_object.clear()
+        self._text_rewriters.clear()
         key_file = config.plugin_settings("masking").get("key_file")
         self._key_path = Path(str(key_file)) if key_file else config.data_dir / "masking.key"
         if key_file and not self._key_path.is_file():
@@ -98,5 +100,10 @@ class MaskingPlugin:
         spec = self._spec(session)
         if spec is None or not spec.detect:
             return None
+        found = self._text_rewriters.get(id(spec))
+        if found is not None and found[0] is spec:
+            return found[1]
         key = self.key()
-        return lambda text: mask_text(text, spec, key)  # type: ignore[no-any-return]
+        rewriter: Callable[[str], str] = lambda text: mask_text(text, spec, key)  # noqa: E731  # one per policy
+        self._text_rewriters[id(spec)] = (spec, rewriter)
+        return rewriter

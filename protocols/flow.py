@@ -55,7 +55,7 @@ class ClientLeg(protocol.Protocol):
         self.gateway = gateway
         self.peer = ""
         self._peer_host = ""
-        self._paused: set[str] = set()
+        self._paused: list[str] = []  # reasons (a list: smaller than a set, and rarely more than one)
         self._timer: Any = None
 
     def is_closed(self) -> bool:
@@ -74,10 +74,12 @@ class ClientLeg(protocol.Protocol):
     def pause(self, why: str) -> None:
         if not self._paused and self.transport is not None:
             self.transport.pauseProducing()
-        self._paused.add(why)
+        if why not in self._paused:
+            self._paused.append(why)
 
     def resume(self, why: str) -> None:
-        self._paused.discard(why)
+        if why in self._paused:
+            self._paused.remove(why)
         if not self._paused and self.transport is not None and not self.is_closed():
             self.transport.resumeProducing()
 

@@ -33,9 +33,24 @@ class Expect:
     internal: bool = False  # a message the relay added itself (its answer is not forwarded to the client)
 
 
+class _Idle(deque[Expect]):
+    """The one empty queue every idle tracker shares (an empty deque is 600 bytes, per session). Nothing may be
+    added to it: :meth:`Tracker.push` gives the tracker a queue of its own first."""
+
+    def append(self, x: Expect) -> None:
+        raise RuntimeError("the shared idle queue takes nothing: use Tracker.push")
+
+    def extend(self, xs: Any) -> None:
+        raise RuntimeError("the shared idle queue takes nothing: use Tracker.push")
+
+
+_IDLE = _Idle()
+
+
 @dataclass(slots=True)
 class Tracker:
-    queue: deque[Expect] = field(default_factory=deque)
+    #: what the upstream still owes, in order; the shared empty ``_IDLE`` while nothing is outstanding
+    queue: deque[Expect] = field(default_factory=lambda: _IDLE)
     #: prepared statement name -> the Parse command that made it (until closed or replaced)
     statements: dict[str, Command] = field(default_factory=dict)
     #: statement or portal name -> the RowDescription fields the server described for it
@@ -48,7 +63,10 @@ class Tracker:
         self, kind: int, command: Command | None = None, name: str = "", denied: Verdict | None = None,
         internal: bool = False,
     ) -> None:  # fmt: skip
-        self.queue.append(Expect(kind, command, name, denied, internal))
+        queue = self.queue
+        if queue is _IDLE:
+            queue = self.queue = deque()
+        queue.append(Expect(kind, command, name, denied, internal))
 
     @property
     def head(self) -> Expect | None:
@@ -62,8 +80,11 @@ class Tracker:
         return self.queue.popleft()
 
     def ready(self) -> Expect:
-        """A ReadyForQuery: ends the current Query, FunctionCall or Sync."""
-        return self.pop(QUERY, SYNC, CALL)
+        """A ReadyForQuery: ends the current Query, FunctionCall or Sync (an idle session gives its queue back)."""
+        done = self.pop(QUERY, SYNC, CALL)
+        if not self.queue:
+            self.queue = _IDLE
+        return done
 
     def error(self) -> Expect | None:
         """An ErrorResponse: returns the message it answers. Inside an extended batch the server now skips to Sync,
