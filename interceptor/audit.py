@@ -144,9 +144,9 @@ class ChainWriter:
 
     __slots__ = ("_dirty", "_lines", "_pending", "_waiting", "closed", "path", "prev", "seq")
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.seq, self.prev = _tail(path)
         os.close(self._open(create=True))  # made (0600) and known to be writable now, not at the first flush
         self.closed = False
@@ -214,7 +214,8 @@ class ChainWriter:
 
     def flush(self, sync: bool = True, background: Background | None = None) -> None:
         """Write the waiting lines; with ``sync``, fsync them too: at once, or with ``background`` (a function that
-        runs a job on another thread, so the reactor does not wait for the disk; the job closes the descriptor)."""
+        runs a job on another thread, so the reactor does not wait for the disk). A background job opens the file
+        itself when it runs: thousands of queued fsyncs hold no descriptors."""
         if self._pending:
             self.drain()
         fd = self._write() if self._lines else None
@@ -222,17 +223,13 @@ class ChainWriter:
             if fd is not None:
                 os.close(fd)
             return
-        if fd is None:
-            fd = self._open()
         self._dirty = False
         if background is None:
-            _fsync_and_close(fd)
+            _fsync_and_close(fd if fd is not None else self._open())
             return
-        try:
-            background(partial(_fsync_and_close, fd))
-        except BaseException:
+        if fd is not None:
             os.close(fd)
-            raise
+        background(partial(_fsync_path, self.path))
 
     def close(self, background: Background | None = None) -> None:
         """Flush (fsync included, with ``background`` as for :meth:`flush`); the writer takes no more lines."""
@@ -242,6 +239,10 @@ class ChainWriter:
             self.closed = True
 
 
+def _fsync_path(path: Path | str) -> None:
+    _fsync_and_close(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC))
+
+
 def _fsync_and_close(fd: int) -> None:
     try:
         os.fsync(fd)
@@ -249,10 +250,10 @@ def _fsync_and_close(fd: int) -> None:
         os.close(fd)
 
 
-def _tail(path: Path) -> tuple[int, str]:
+def _tail(path: Path | str) -> tuple[int, str]:
     """The last line's seq and hash, read from the end of the file (not the whole file)."""
     try:
-        with path.open("rb") as f:
+        with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
             size = f.tell()
             f.seek(max(0, size - 65536))

@@ -93,15 +93,15 @@ class RecordingWriter:
     existing one) and writes the header; :meth:`end` writes the end line and closes the file. Lines are buffered
     until :meth:`flush` (the plugin calls it on a timer). Every method raises OSError when the disk refuses."""
 
-    __slots__ = ("_chain", "closed", "counts", "path")
+    __slots__ = ("_chain", "closed", "counts")
 
     def __init__(self, recordings: Path, session: Session, ts: float | None = None) -> None:
-        self.path = session_path(recordings, session.id, session.started_at)
+        path = session_path(recordings, session.id, session.started_at)
         recordings.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.path.parent.mkdir(mode=0o700, exist_ok=True)
-        if self.path.exists():
-            raise FileExistsError(errno.EEXIST, "a recording of this session already exists", str(self.path))
-        self._chain = ChainWriter(self.path)
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        if path.exists():
+            raise FileExistsError(errno.EEXIST, "a recording of this session already exists", str(path))
+        self._chain = ChainWriter(str(path))  # a str: a Path's parts cost every idle session some 400 bytes
         self.counts = [0, 0, 0, 0]  # in the order of _COUNTED: commands, denied, results, errors
         self.closed = False
         ident = session.identity
@@ -119,6 +119,10 @@ class RecordingWriter:
             attributes=dict(session.attributes),
             started_at=session.started_at,
         )
+
+    @property
+    def path(self) -> Path:
+        return Path(self._chain.path)
 
     def _line(self, line_type: str, ts: float | None, **fields: Any) -> str:
         if self.closed:
