@@ -39,6 +39,8 @@ bench: setup
 	@command -v sysbench >/dev/null && command -v mariadb >/dev/null || { \
 	  echo "installing sysbench and the MariaDB client (the MySQL benchmark's tools)"; \
 	  apt-get update -qq && apt-get install -y -qq sysbench mariadb-client >/dev/null; }
+	@test -x $(VENV)/bin/py-spy || { echo "installing py-spy (the profile under the targets table)"; \
+	  $(PY) -m pip install -q py-spy || true; }
 	$(PY) bench/run --python $(PY)
 
 clean:
