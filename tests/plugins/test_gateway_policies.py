@@ -90,10 +90,7 @@ def test_pipelined_parse_of_drop_after_select(policy_gw: GatewayProcess, upstrea
         codec.Parse("", "drop table victim", ()), codec.Bind("", "", (), (), ()), codec.Execute(""), codec.Sync(),
     ]  # fmt: skip
     with socket.create_connection(("127.0.0.1", policy_gw.port)) as s:
-        s.sendall(wire.startup("bot", "ro"))
-        assert s.recv(9)[:1] == b"R"
-        s.sendall(wire.password(policy_gw.tokens["bot"]))
-        wire.recv_until_ready(s)
+        wire.login(s, "bot", "ro", policy_gw.tokens["bot"])
         s.sendall(b"".join(m.encode() for m in batch))
         answer = wire.messages(wire.recv_until_ready(s))
     assert [t for t, _ in answer] == ["1", "2", "D", "C", "E", "Z"]
@@ -120,10 +117,7 @@ def test_function_call_message_is_unknown_and_denied(policy_gw: GatewayProcess, 
 def test_function_call_result_is_masked(policy_gw: GatewayProcess) -> None:
     """Where a policy allows FunctionCall messages, their results still go through the masker."""
     with socket.create_connection(("127.0.0.1", policy_gw.port)) as s:
-        s.sendall(wire.startup("bot", "open"))
-        assert s.recv(9)[:1] == b"R"
-        s.sendall(wire.password(policy_gw.tokens["bot"]))
-        wire.recv_until_ready(s)
+        wire.login(s, "bot", "open", policy_gw.tokens["bot"])
         arg = CARDS[0].encode()
         body = struct.pack("!Ihhi", 885, 0, 1, len(arg)) + arg + struct.pack("!h", 0)  # btrim(text)
         s.sendall(b"F" + struct.pack("!i", len(body) + 4) + body)

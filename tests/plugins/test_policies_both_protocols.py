@@ -757,10 +757,7 @@ def fetch_in_pieces(driver: Driver, sql: str, size: int, describe: bool = True) 
     if driver.protocol == "postgres":
         with socket.create_connection((gw.host, gw.port), timeout=10) as s:
             driver.env_ports().append(s.getsockname()[1])
-            s.sendall(wire.startup("bot", driver.name("ro")))
-            assert s.recv(9)[:1] == b"R"
-            s.sendall(wire.password(gw.tokens["bot"]))
-            wire.recv_until_ready(s)
+            wire.login(s, "bot", driver.name("ro"), gw.tokens["bot"])
             out = _pg_msg(b"P", b"\0" + sql.encode() + b"\0" + struct.pack("!h", 0))
             out += _pg_msg(b"B", b"\0\0" + struct.pack("!hhh", 0, 0, 0))
             out += _pg_msg(b"D", b"P\0") if describe else b""

@@ -79,10 +79,7 @@ def test_pipelined_parse_after_select_is_denied_in_order(gateway: GatewayProcess
         codec.Describe(b"P", ""), codec.Execute(""), codec.Sync(),
     ]  # fmt: skip
     with socket.create_connection(("127.0.0.1", gateway.port)) as s:
-        s.sendall(wire.startup("bot", "app"))
-        assert s.recv(9)[:1] == b"R"
-        s.sendall(wire.password(gateway.tokens["bot"]))
-        wire.recv_until_ready(s)
+        wire.login(s, "bot", "app", gateway.tokens["bot"])
         s.sendall(b"".join(m.encode() for m in batch))
         answer = wire.messages(wire.recv_until_ready(s))
         assert [t for t, _ in answer] == ["1", "2", "T", "D", "C", "E", "Z"]

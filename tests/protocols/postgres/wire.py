@@ -57,3 +57,12 @@ def messages(data: bytes) -> list[tuple[str, bytes]]:
         out.append((chr(data[pos]), data[pos + 5 : pos + 1 + length]))
         pos += 1 + length
     return out
+
+
+def login(s: socket.socket, user: str, database: str, token: str) -> bytes:
+    """Log ``s`` in with a token (cleartext password, as on plaintext loopback); returns the answer up to and
+    including ReadyForQuery."""
+    s.sendall(startup(user, database))
+    assert s.recv(9)[:1] == b"R", "the gateway asks for the password"
+    s.sendall(password(token))
+    return recv_until_ready(s)
