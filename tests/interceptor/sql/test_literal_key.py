@@ -6,16 +6,13 @@ the values of their constants, and a cached result must always equal a cold clas
 
 from __future__ import annotations
 
-import itertools
-import re
-
 import pglast.parser
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings
 
 from interceptor.sql import cache_clear, cache_info, classify, postgres
 from interceptor.sql.postgres import literal_key
+from tests.interceptor.sql.literal_kit import SIBLINGS, Dialect, digits_values, siblings, string_values
 
 PGBENCH = "SELECT abalance FROM pgbench_accounts WHERE aid = 12345;"
 
@@ -233,8 +230,7 @@ def test_explain_analyze_value_is_never_shared(off: str, on: str) -> None:
 
 # -- properties ------------------------------------------------------------------------------------------------------
 
-# A text is a skeleton of fixed pieces and literal slots: STRING (a string's contents) or DIGITS (a run of digits).
-STRING, DIGITS = object(), object()
+# Templates: fixed text with literal slots, {s} for a string's contents and {n} for a run of digits (see literal_kit).
 TEMPLATES = [
     "SELECT * FROM t WHERE id = {n}",
     "SELECT * FROM secret.t WHERE id = {n} AND name = {s}",
@@ -318,66 +314,15 @@ _FIXED = [
     *"= < > <= != + - * / % :: , . ( ) ; [ ] : | ~ @ # ? ^ !".split(),
     *["'", '"', "$1", "$$", "--", "/*", "\\", "&", "U&", "`", "{", "é", "\x00", "\f"],
 ]
-_SEPARATOR = st.sampled_from(["", "", " ", " ", "\n", "\t"])
-_PLAIN_STRING = st.lists(
-    st.sampled_from(["a", "b", "1", "0", " ", "'", '"', "--", "/*", "*/", "$$", "$q$", "!", "é", "€", "\n"]), max_size=5
-).map("".join)
-_STRING_VALUE = st.one_of(
-    st.sampled_from(["", "!", "a", "1", "on", "off", "sjis"]),
-    _PLAIN_STRING,
-    _PLAIN_STRING,
-    st.text(alphabet="a'\\\x00\udc80", max_size=3),
+# A slot's values in the properties, and (fewer) in every combination on TRICKY.
+_STRING_VALUE = string_values(
+    ["", "!", "a", "1", "on", "off", "sjis"],
+    ["a", "b", "1", "0", " ", "'", '"', "--", "/*", "*/", "$$", "$q$", "!", "é", "€", "\n"],
 )
-_DIGITS_VALUE = st.one_of(
-    st.sampled_from(["0", "1", "7", "00", "007", "54", "999999999", "2147483647", "2147483648"]),
-    st.integers(0, 999).map(str),
-    st.integers(0, 10**12).map(str),
-)
-
-
-def _parts(template: str) -> list[object]:
-    pieces = re.split(r"(\{[sn]\})", template)
-    return [STRING if p == "{s}" else DIGITS if p == "{n}" else p for p in pieces if p]
-
-
-def fill(skeleton: list[object], values: list[str]) -> str:
-    """The text of ``skeleton`` with its slots filled by ``values`` in order (a string's quotes doubled)."""
-    filled = iter(values)
-    return "".join(
-        "'" + next(filled).replace("'", "''") + "'" if p is STRING else next(filled) if p is DIGITS else str(p)
-        for p in skeleton
-    )
-
-
-@st.composite
-def soup(draw: st.DrawFn) -> list[object]:
-    tokens = draw(st.lists(st.one_of(st.sampled_from(_FIXED), st.just(STRING), st.just(DIGITS)), max_size=12))
-    out: list[object] = []
-    for token in tokens:
-        out.append(draw(_SEPARATOR))
-        out.append(token)
-    return out
-
-
-@st.composite
-def siblings(draw: st.DrawFn) -> list[str]:
-    """Texts of one skeleton: the same fixed pieces, each literal slot filled independently."""
-    template = st.sampled_from(TEMPLATES + TRICKY).map(_parts)
-    skeleton = draw(st.one_of(template, template, soup()))
-    slots = [_STRING_VALUE if p is STRING else _DIGITS_VALUE for p in skeleton if p is STRING or p is DIGITS]
-    return [fill(skeleton, [draw(slot) for slot in slots]) for _ in range(4)]
-
-
-def by_key(texts: list[str]) -> list[list[str]]:
-    """The texts that have a literal key, grouped by it."""
-    groups: dict[str, list[str]] = {}
-    for text in texts:
-        key = literal_key(text)
-        if key is not None:
-            assert literal_key(key) == key, text
-            groups.setdefault(key, []).append(text)
-    return list(groups.values())
-
+_DIGITS_VALUE = digits_values(["0", "1", "7", "00", "007", "54", "999999999", "2147483647", "2147483648"])
+STRING_VALUES = ["", "a", "1", "'", "''", "!", "\\", "a\\", "*/", "\n", "$$", "é", "on", "off", "sjis"]
+STRING_VALUES += ["standard_conforming_strings", "client_encoding"]
+DIGITS_VALUES = ["0", "1", "7", "54", "32768", "123456789", "1234567890", "2147483648"]
 
 _CONSTANTS = frozenset({"SCONST", "ICONST", "FCONST", "BCONST", "XCONST", "USCONST"})
 
@@ -391,70 +336,51 @@ def tokens(text: str) -> list[tuple[str, str]] | str:
     return [(t.name, "" if t.name in _CONSTANTS else text[t.start : t.end + 1]) for t in found]
 
 
-def check_one_token_sequence(group: list[str]) -> None:
-    """The safety argument itself, checked with PostgreSQL's lexer: texts with one key differ only in constants."""
-    first = tokens(group[0])
-    for text in group[1:]:
-        assert tokens(text) == first, (group[0], text)
-
-
-def check_one_shareable_result(group: list[str]) -> None:
-    """Texts with one key classify alike (uncached, by the classifier itself) whenever one may be shared."""
-    results = [postgres.classify(text) for text in group]
-    if any(shareable for _, shareable in results):
-        assert all(shareable for _, shareable in results), (group, results)
-        assert all(result == results[0][0] for result, _ in results), (group, results)
-
-
-def check_cached_equals_cold(texts: list[str]) -> None:
-    """Whatever its siblings left in the caches, a text classifies exactly as a cold parse of its own text does."""
-    cache_clear()
-    for text in texts + texts[::-1]:
-        assert classify(text) == postgres.classify(text)[0], (texts, text)
-
-
-STRING_VALUES = ["", "a", "1", "'", "''", "!", "\\", "a\\", "*/", "\n", "$$", "é", "on", "off", "sjis"]
-STRING_VALUES += ["standard_conforming_strings", "client_encoding"]
-DIGITS_VALUES = ["0", "1", "7", "54", "32768", "123456789", "1234567890", "2147483648"]
+PG = Dialect(
+    name="postgres",
+    key=literal_key,
+    classifier=postgres.classify,
+    tokens=tokens,
+    templates=TEMPLATES,
+    tricky=TRICKY,
+    fixed=_FIXED,
+    string_value=_STRING_VALUE,
+    digits_value=_DIGITS_VALUE,
+    string_values=STRING_VALUES,
+    digits_values=DIGITS_VALUES,
+)
 
 
 @pytest.mark.parametrize("template", TRICKY)
 def test_tricky_texts_exhaustively(template: str) -> None:
-    skeleton = _parts(template)
-    choices = [STRING_VALUES if p is STRING else DIGITS_VALUES for p in skeleton if p is STRING or p is DIGITS]
-    texts = [fill(skeleton, list(values)) for values in itertools.product(*choices)]
-    assert len(texts) <= 600, "keep these small"
-    for group in by_key(texts):
-        check_one_token_sequence(group)
-        check_one_shareable_result(group)
-    check_cached_equals_cold(texts)
+    PG.check_exhaustively(template)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(siblings())
+@SIBLINGS
+@given(siblings(PG))
 def test_one_key_means_one_token_sequence(texts: list[str]) -> None:
-    for group in by_key(texts):
-        check_one_token_sequence(group)
+    for group in PG.by_key(texts):
+        PG.check_one_token_sequence(group)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(siblings())
+@SIBLINGS
+@given(siblings(PG))
 def test_one_key_means_one_shareable_result(texts: list[str]) -> None:
-    for group in by_key(texts):
-        check_one_shareable_result(group)
+    for group in PG.by_key(texts):
+        PG.check_one_shareable_result(group)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(siblings())
+@SIBLINGS
+@given(siblings(PG))
 def test_cached_equals_cold_after_siblings(texts: list[str]) -> None:
-    check_cached_equals_cold(texts)
+    PG.check_cached_equals_cold(texts)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(siblings())
+@settings(SIBLINGS, max_examples=150)
+@given(siblings(PG))
 def test_one_key_means_one_normalized_shape(texts: list[str]) -> None:
     """When they parse, texts with one key normalize alike but for constants (the normalizer keeps some)."""
-    for group in by_key(texts):
+    for group in PG.by_key(texts):
         normalized = []
         for text in group:
             try:
