@@ -42,13 +42,38 @@ def _run(reactor: Any) -> None:
             log.failure("deferred call {fn!r} failed", fn=fn)
 
 
+_unfinished: dict[Any, dict[Callable[[], None], None]] = {}
+
+
 def off_thread(reactor: Any) -> Callable[[Callable[[], None]], Deferred[None]] | None:
     """A function that runs a job in ``reactor``'s thread pool and returns its Deferred (the caller adds an
-    errback), or None for a reactor without threads (a test clock): the caller then runs the job itself."""
+    errback), or None for a reactor without threads (a test clock): the caller then runs the job itself.
+
+    The reactor stops its thread pool while it shuts down, and jobs still queued then would never run: whatever has
+    not finished by the end of shutdown is run on the reactor thread instead (an fsync twice is harmless)."""
     if reactor is None or not hasattr(reactor, "getThreadPool"):
         return None
 
     def run(job: Callable[[], None]) -> Deferred[None]:
-        return deferToThreadPool(reactor, reactor.getThreadPool(), job)
+        jobs = _unfinished.get(reactor)
+        if jobs is None:
+            jobs = _unfinished[reactor] = {}
+            reactor.addSystemEventTrigger("after", "shutdown", _finish, reactor)
+        jobs[job] = None
+
+        def done(result: Any) -> Any:
+            jobs.pop(job, None)  # callbacks run on the reactor thread: no lock needed
+            return result
+
+        d: Deferred[None] = deferToThreadPool(reactor, reactor.getThreadPool(), job)
+        return d.addBoth(done)
 
     return run
+
+
+def _finish(reactor: Any) -> None:
+    for job in list(_unfinished.pop(reactor, {})):
+        try:
+            job()
+        except Exception:
+            log.failure("{job!r} failed at shutdown", job=job)
