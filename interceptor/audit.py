@@ -55,7 +55,7 @@ else:  # pragma: no cover - CPython always has the C encoder; PyPy does not
 # json.loads reads back exactly.
 _encode_ascii = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 _RESERVED = ("seq", "prev", "hash")
-_SUFFIX = re.compile(rb',"hash":"([0-9a-f]{64})"\}\r?\n?$')
+_SUFFIX = re.compile(rb',"hash":"([0-9a-f]{64})"\}\n?\Z')  # a line ends with its newline: nothing else
 
 #: JSON string quoting for :data:`Fragment` builders: text as it is (written as UTF-8), or with every non-ASCII
 #: character escaped (the retry for text that is not valid Unicode).

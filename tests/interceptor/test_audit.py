@@ -250,3 +250,19 @@ def test_text_that_is_not_unicode_is_written_and_verifies(tmp_path: Path) -> Non
     lines[0] = lines[0].replace(b"udce9", b"udce8")
     (tmp_path / "a.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     assert verify(tmp_path / "a.jsonl")[1] is not None
+
+
+@pytest.mark.parametrize("new", [b"\r", b" ", b"x"])
+def test_a_changed_line_ending_is_detected(tmp_path: Path, new: bytes) -> None:
+    """The newline ends the line's bytes too: turning it into a carriage return (or anything) breaks the chain."""
+    path = tmp_path / "a.jsonl"
+    w = ChainWriter(path)
+    w.append(record(1))
+    w.append(record(2))
+    w.close()
+    data = path.read_bytes()
+    path.write_bytes(data[:-1] + new)
+    assert verify(path)[1] is not None and verify(path)[1].line == 2  # type: ignore[union-attr]
+    first_end = data.index(b"\n")
+    path.write_bytes(data[:first_end] + new + data[first_end + 1 :])
+    assert verify(path)[1] is not None
