@@ -161,6 +161,8 @@ class ChainWriter:
 
     def defer(self, build: Fragment) -> None:
         """Queue a record: ``build(escape)`` makes it at the next :meth:`drain` (or any other call that writes)."""
+        if self.closed:
+            raise ValueError(f"{self.path}: the chain is closed")
         self._pending.append(build)
 
     @property
@@ -184,6 +186,8 @@ class ChainWriter:
 
     def append(self, record: dict[str, Any]) -> str:
         """Append one record now (after the queued ones); returns its hash."""
+        if self.closed:
+            raise ValueError(f"{self.path}: the chain is closed")
         build = fragment(record)
         if self._pending:
             self.drain()

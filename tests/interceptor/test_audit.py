@@ -266,3 +266,14 @@ def test_a_changed_line_ending_is_detected(tmp_path: Path, new: bytes) -> None:
     first_end = data.index(b"\n")
     path.write_bytes(data[:first_end] + new + data[first_end + 1 :])
     assert verify(path)[1] is not None
+
+
+def test_a_closed_writer_takes_no_more_lines(tmp_path: Path) -> None:
+    w = ChainWriter(tmp_path / "a.jsonl")
+    w.append(record(1))
+    w.close()
+    with pytest.raises(ValueError, match="closed"):
+        w.append(record(2))
+    with pytest.raises(ValueError, match="closed"):
+        w.defer(fragment(record(3)))
+    assert verify(tmp_path / "a.jsonl") == (1, None)
