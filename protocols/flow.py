@@ -1,4 +1,5 @@
-"""What the client legs of every protocol share: the loopback test for plaintext logins and backpressure.
+"""What the legs of every protocol share: the loopback test for plaintext logins, backpressure, and one upstream
+connection attempt (:class:`UpstreamAttempt`).
 
 Twisted-level, protocol-neutral. A :class:`ClientLeg` keeps a set of reasons its reading is paused (``pause(why)``
 / ``resume(why)``: a login in progress, a held command, a full upstream send buffer), its peer and its login
@@ -9,10 +10,12 @@ one of those reasons.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from twisted.internet import protocol
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 log = Logger(namespace="interceptor.client")
 
@@ -98,3 +101,38 @@ class ClientLeg(protocol.Protocol):
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
+
+
+class UpstreamAttempt(protocol.ClientFactory):
+    """One upstream connection attempt, for either protocol: fires ``on_ready`` or ``on_error`` exactly once. A
+    subclass builds its protocol (keeping it as ``instance``) and names its error class, made as
+    ``error(public, detail=...)``."""
+
+    noisy = False  # no log line per connection
+    error: Callable[..., Exception]
+
+    def __init__(self, conn: Any, on_ready: Callable[[Any], None], on_error: Callable[[Any], None]) -> None:
+        self.conn = conn
+        self._on_ready: Callable[[Any], None] | None = on_ready
+        self._on_error = on_error
+        self.instance: Any = None
+
+    def succeeded(self, ready: Any) -> None:
+        cb, self._on_ready = self._on_ready, None
+        if cb is not None:
+            cb(ready)
+
+    def failed(self, err: Exception) -> None:
+        if self._on_ready is not None:
+            self._on_ready = None
+            self._on_error(err)
+
+    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+        self.failed(self.error(f"cannot reach the upstream of connection {self.conn.name!r}",
+                               detail=reason.getErrorMessage()))  # fmt: skip
+
+    def timed_out(self) -> None:
+        if self._on_ready is not None:
+            self.failed(self.error(f"the upstream of connection {self.conn.name!r} did not answer in time"))
+            if self.instance is not None and self.instance.transport is not None:
+                self.instance.transport.abortConnection()

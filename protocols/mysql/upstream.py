@@ -30,13 +30,14 @@ from typing import Any
 from typing import Protocol as TypingProtocol
 
 from OpenSSL import SSL
-from twisted.internet.protocol import ClientFactory, Protocol
+from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
 from interceptor.config import ConnectionConfig
 from interceptor.tls import upstream_options
 from interceptor.vault import VaultError
 
+from ..flow import UpstreamAttempt
 from .handshake import HandshakeV10
 from .packets import PacketReader
 from .upstream_login import ER_CONNECT_TO_FOREIGN_DATA_SOURCE, UpstreamError, UpstreamLogin, negotiate
@@ -198,7 +199,7 @@ class UpstreamProtocol(Protocol):
         self.transport.abortConnection()
 
 
-class UpstreamFactory(ClientFactory):
+class UpstreamFactory(UpstreamAttempt):
     """One upstream connection attempt. Fires ``on_ready`` or ``on_error`` exactly once.
 
     ``caps`` are the capabilities the client negotiated with the gateway, ``database`` the schema to log in to
@@ -207,9 +208,10 @@ class UpstreamFactory(ClientFactory):
     user is ``conn.username``, else ``username``. ``rsa_public_key`` (PEM) pins caching_sha2_password's RSA key:
     full authentication without TLS then never asks the server for one."""
 
-    noisy = False  # no log line per connection
-
     protocol = UpstreamProtocol  # type: ignore[assignment]
+    error = UpstreamError
+    instance: UpstreamProtocol | None
+    conn: ConnectionConfig
 
     def __init__(
         self,
@@ -227,7 +229,7 @@ class UpstreamFactory(ClientFactory):
     ) -> None:
         if not 0 <= charset <= 0xFF:
             raise ValueError(f"collation id {charset} does not fit the handshake's one byte")
-        self.conn = conn
+        super().__init__(conn, on_ready, on_error)
         self.caps = caps
         self.database = database or ""
         self.attributes = attributes
@@ -235,9 +237,6 @@ class UpstreamFactory(ClientFactory):
         self.max_size = max_size
         self.username = conn.username or username or ""
         self.rsa_public_key = rsa_public_key
-        self._on_ready: Callable[[UpstreamReady], None] | None = on_ready
-        self._on_error = on_error
-        self.instance: UpstreamProtocol | None = None
 
     def new_login(self) -> UpstreamLogin:
         """The sans-IO login for one connection attempt."""
@@ -259,23 +258,3 @@ class UpstreamFactory(ClientFactory):
     def buildProtocol(self, addr: Any) -> UpstreamProtocol:
         self.instance = UpstreamProtocol(self)
         return self.instance
-
-    def succeeded(self, ready: UpstreamReady) -> None:
-        cb, self._on_ready = self._on_ready, None
-        if cb is not None:
-            cb(ready)
-
-    def failed(self, err: UpstreamError) -> None:
-        if self._on_ready is not None:
-            self._on_ready = None
-            self._on_error(err)
-
-    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
-        self.failed(UpstreamError(f"cannot reach the upstream of connection {self.conn.name!r}",
-                                  detail=reason.getErrorMessage()))  # fmt: skip
-
-    def timed_out(self) -> None:
-        if self._on_ready is not None:
-            self.failed(UpstreamError(f"the upstream of connection {self.conn.name!r} did not answer in time"))
-            if self.instance is not None and self.instance.transport is not None:
-                self.instance.transport.abortConnection()

@@ -23,6 +23,8 @@ from interceptor.protocols.postgres.scram import MECHANISM, ScramClient, ScramEr
 from interceptor.tls import upstream_options
 from interceptor.vault import VaultError
 
+from ..flow import UpstreamAttempt
+
 log = Logger(namespace="interceptor.postgres.upstream")
 
 SSL_REQUEST = codec.SSLRequest().encode()
@@ -201,12 +203,13 @@ def _login_code(sqlstate: str) -> str:
     return "08004" if sqlstate.startswith("28") else sqlstate
 
 
-class UpstreamFactory(ClientFactory):
+class UpstreamFactory(UpstreamAttempt):
     """One upstream connection attempt. Fires ``on_ready`` or ``on_error`` exactly once."""
 
-    noisy = False  # no log line per connection
-
     protocol = UpstreamProtocol  # type: ignore[assignment]
+    error = UpstreamError
+    instance: UpstreamProtocol | None
+    conn: ConnectionConfig
 
     def __init__(
         self,
@@ -216,39 +219,13 @@ class UpstreamFactory(ClientFactory):
         on_ready: Callable[[UpstreamReady], None],
         on_error: Callable[[UpstreamError], None],
     ) -> None:
-        self.conn = conn
+        super().__init__(conn, on_ready, on_error)
         self.parameters = parameters
         self.max_size = max_size
-        self._on_ready: Callable[[UpstreamReady], None] | None = on_ready
-        self._on_error = on_error
-        self.instance: UpstreamProtocol | None = None
 
     def buildProtocol(self, addr: Any) -> UpstreamProtocol:
         self.instance = UpstreamProtocol(self)
         return self.instance
-
-    def succeeded(self, ready: UpstreamReady) -> None:
-        cb, self._on_ready = self._on_ready, None
-        if cb is not None:
-            cb(ready)
-
-    def failed(self, err: UpstreamError) -> None:
-        if self._on_ready is not None:
-            self._on_ready = None
-            self._on_error(err)
-
-    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
-        self.failed(
-            UpstreamError(
-                f"cannot reach the upstream of connection {self.conn.name!r}", "08001", reason.getErrorMessage()
-            )
-        )
-
-    def timed_out(self) -> None:
-        if self._on_ready is not None:
-            self.failed(UpstreamError(f"the upstream of connection {self.conn.name!r} did not answer in time", "08001"))
-            if self.instance is not None and self.instance.transport is not None:
-                self.instance.transport.abortConnection()
 
 
 class _CancelProtocol(Protocol):
