@@ -42,6 +42,7 @@ from typing import Any
 
 from interceptor.model import Classification
 from interceptor.sql import mysql_ddl, mysql_statements  # noqa: F401  (their @leader handlers register)
+from interceptor.sql.literals import Blanker
 from interceptor.sql.mysql_flow import count, run
 from interceptor.sql.mysql_lexer import KIND_TAGS, NUM, STR, Lexed, lex
 from interceptor.sql.mysql_walk import Walk
@@ -87,19 +88,7 @@ _KEYABLE = re.compile(
 # underscore and follows no "." or "@". Kept as written: 1abc (a name), 0x1F, 0b101, 1e5, t1, @1 and @a.1
 # (variables), and t.5 / `t`.5 (after a name's ".", MySQL reads digits as a name: column or table 5). 1.5 -> 0.5.
 _AFTER_FIRST_DIGIT = r"(?<![A-Za-z0-9_.@][0-9])[0-9]{0,8}+(?![A-Za-z0-9_])"
-_NUMBERS = re.compile("[0-9]" + _AFTER_FIRST_DIGIT)
-_STRINGS = re.compile(r"'[^']*+(?:''[^']*+)*+'")
-# With backquotes: strings, backquoted identifiers and numbers in one scan, so that no digit inside a quoted name is
-# taken for a number.
-_LITERALS = re.compile(
-    r"['`0-9](?:(?<=')[^']*+(?:''[^']*+)*+'|(?<=`)[^`]*+(?:``[^`]*+)*+`|(?<=[0-9])" + _AFTER_FIRST_DIGIT + ")"
-)
-
-
-def _placeholder(match: re.Match[str]) -> str:
-    found = match.group()
-    first = found[0]
-    return "''" if first == "'" else found if first == "`" else "0"
+_BLANK = Blanker("`", _AFTER_FIRST_DIGIT)
 
 
 def literal_key(text: str) -> str | None:
@@ -109,11 +98,7 @@ def literal_key(text: str) -> str | None:
     values of their string and number literals."""
     if len(text) > _MAX_KEY or _KEYABLE.fullmatch(text) is None:
         return None
-    if "`" in text:
-        return _LITERALS.sub(_placeholder, text)
-    if "'" in text:
-        text = _STRINGS.sub("''", text)  # the digits of a string's contents are gone before numbers are replaced
-    return _NUMBERS.sub("0", text)
+    return _BLANK(text)
 
 
 def classify(text: str) -> tuple[Classification, bool]:

@@ -30,6 +30,7 @@ from interceptor.model import Classification
 from interceptor.sql import settings
 from interceptor.sql.copy import copy_spec, option_bool
 from interceptor.sql.functions import effects_of
+from interceptor.sql.literals import Blanker
 from interceptor.sql.statements import RELATION_OBJECTS, STATEMENT_EFFECTS
 
 Fields = dict[str, Any]
@@ -355,21 +356,9 @@ _KEYABLE = re.compile(
 # A number's digits: a maximal run of at most 9 (always below 2**31, so an integer constant stays one) that touches
 # no letter or underscore (t1, 0x1F, 0b101, 1e5, 1_000 and 12abc are kept as written). 1.5 has two runs.
 _AFTER_FIRST_DIGIT = r"(?<![A-Za-z0-9_$][0-9])[0-9]{0,8}(?![A-Za-z0-9_])"
-_NUMBERS = re.compile("[0-9]" + _AFTER_FIRST_DIGIT)
 # The keywords of the two grammar rules that check an integer's value (see interceptor.sql): no key with them.
 _VALUE_CHECKED = re.compile(r"\bfloat\b|\bstatistics\b", re.ASCII)
-_STRINGS = re.compile(r"'[^']*+(?:''[^']*+)*+'")
-# With quoted identifiers: strings, quoted identifiers and numbers in one scan, so that no digit inside a quoted
-# identifier is taken for a number. The leading class lets the scan skip quickly to the next candidate.
-_LITERALS = re.compile(
-    r"['\"0-9](?:(?<=')[^']*+(?:''[^']*+)*+'|(?<=\")[^\"]*+(?:\"\"[^\"]*+)*+\"|(?<=[0-9])" + _AFTER_FIRST_DIGIT + ")"
-)
-
-
-def _placeholder(match: re.Match[str]) -> str:
-    found = match.group()
-    first = found[0]
-    return "''" if first == "'" else found if first == '"' else "0"
+_BLANK = Blanker('"', _AFTER_FIRST_DIGIT)
 
 
 def literal_key(text: str) -> str | None:
@@ -382,11 +371,7 @@ def literal_key(text: str) -> str | None:
     lowered = text.lower()
     if ("float" in lowered or "statistics" in lowered) and _VALUE_CHECKED.search(lowered) is not None:
         return None
-    if '"' in text:
-        return _LITERALS.sub(_placeholder, text)
-    if "'" in text:
-        text = _STRINGS.sub("''", text)  # the digits of a string's contents are gone before numbers are replaced
-    return _NUMBERS.sub("0", text)
+    return _BLANK(text)
 
 
 def classify(text: str) -> tuple[Classification, bool]:
